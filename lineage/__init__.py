@@ -1,0 +1,8 @@
+"""Record-level lineage: building lineage rows in the pipeline, writing them, and querying them.
+
+- :mod:`lineage.rows`: the rows stages emit (events, edges), tagged by table.
+- :mod:`lineage.write`: the Beam transform that writes every lineage table as Parquet.
+- :mod:`lineage.store`: opens a run folder's tables with DuckDB.
+- :mod:`lineage.verify`: the completeness invariant.
+- :mod:`lineage.trace`: a record's path through the run.
+"""

@@ -1,0 +1,141 @@
+"""The completeness invariant: every record read is accounted for, exactly once.
+
+For each run in an output folder, :func:`verify` runs the checks below; each returns the offending
+rows (empty = holds). A run passes when every check is empty.
+
+=========================  ===================================================================
+check                      what must hold
+=========================  ===================================================================
+run_finished               the run has a ``runs`` row with status ``succeeded``
+one_terminal_fate          every ingested record has exactly one written / dropped / errored event
+no_event_after_terminal    nothing happens to a record after its terminal event
+no_orphan_events           every event and edge belongs to an ingested record of the run
+errored_in_quarantine      every errored record has a quarantine row, and vice versa
+duplicate_target_written   every ``duplicate_of`` target of the run was written
+written_in_one_shard       every written record has exactly one ``written_to`` edge
+shard_rows_match           each shard's rows are exactly the records whose edges point to it
+offsets_accounted          per file/partition: records read = range's messages, no repeated
+                           offsets, every offset inside the range, and messages + skipped =
+                           the range's length (for Kafka)
+=========================  ===================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from lineage.store import open_store
+from schemas import raw
+
+TERMINAL = "('written', 'dropped', 'errored')"
+
+CHECKS = {
+    "run_finished": """
+        SELECT r.run_id, coalesce(r.status, 'no runs row (unfinished or crashed)') AS status
+        FROM (SELECT DISTINCT run_id FROM records WHERE run_id = $run) x
+        LEFT JOIN runs r USING (run_id)
+        WHERE r.status IS DISTINCT FROM 'succeeded'
+        UNION ALL
+        SELECT run_id, status FROM runs WHERE run_id = $run AND status <> 'succeeded'""",
+    "one_terminal_fate": f"""
+        SELECT r.record_id, r.source, r."partition", r."offset",
+               count(e.event_id) AS terminal_events,
+               string_agg(e.stage || ':' || e.action, ', ') AS fates
+        FROM records r
+        LEFT JOIN events e ON e.run_id = r.run_id AND e.record_id = r.record_id
+                          AND e.action IN {TERMINAL}
+        WHERE r.run_id = $run
+        GROUP BY ALL HAVING count(e.event_id) <> 1""",
+    "no_event_after_terminal": f"""
+        SELECT e.record_id, e.stage, e.action, e.stage_seq, t.stage_seq AS terminal_seq
+        FROM events e JOIN events t ON t.run_id = e.run_id AND t.record_id = e.record_id
+                                   AND t.action IN {TERMINAL}
+        WHERE e.run_id = $run AND e.stage_seq > t.stage_seq""",
+    "no_orphan_events": """
+        SELECT 'event' AS kind, record_id, stage || ':' || action AS what FROM events
+        WHERE run_id = $run AND record_id NOT IN (SELECT record_id FROM records WHERE run_id = $run)
+        UNION ALL
+        SELECT 'edge', record_id, edge_type FROM edges
+        WHERE run_id = $run AND record_id NOT IN (SELECT record_id FROM records WHERE run_id = $run)""",
+    "errored_in_quarantine": """
+        SELECT record_id, 'errored event without quarantine row' AS problem FROM events
+        WHERE run_id = $run AND action = 'errored'
+          AND record_id NOT IN (SELECT record_id FROM quarantine WHERE run_id = $run)
+        UNION ALL
+        SELECT record_id, 'quarantine row without errored event' FROM quarantine
+        WHERE run_id = $run AND record_id NOT IN (
+            SELECT record_id FROM events WHERE run_id = $run AND action = 'errored')""",
+    "duplicate_target_written": """
+        SELECT d.record_id, d.target_id, d.target_run_id FROM edges d
+        WHERE d.run_id = $run AND d.edge_type = 'duplicate_of' AND NOT EXISTS (
+            SELECT 1 FROM events w WHERE w.run_id = d.target_run_id
+              AND w.record_id = d.target_id AND w.action = 'written')""",
+    "written_in_one_shard": """
+        SELECT e.record_id, count(w.record_id) AS written_to_edges FROM events e
+        LEFT JOIN edges w ON w.run_id = e.run_id AND w.record_id = e.record_id
+                         AND w.edge_type = 'written_to'
+        WHERE e.run_id = $run AND e.action = 'written'
+        GROUP BY ALL HAVING count(w.record_id) <> 1""",
+    "shard_rows_match": """
+        SELECT coalesce(c.shard, w.shard) AS shard, coalesce(c.row_index, w.row_index) AS row_index,
+               c.id AS id_in_shard, w.record_id AS id_in_lineage
+        FROM (SELECT * FROM curated WHERE run_id = $run) c
+        FULL OUTER JOIN (SELECT * FROM edges WHERE run_id = $run AND edge_type = 'written_to') w
+          ON c.shard = w.shard AND c.row_index = w.row_index
+        WHERE c.id IS DISTINCT FROM w.record_id
+        UNION ALL
+        SELECT s.shard, NULL, 'num_rows=' || s.num_rows, 'edges=' || count(w.record_id)
+        FROM shards s LEFT JOIN edges w ON w.shard = s.shard AND w.edge_type = 'written_to'
+        WHERE s.run_id = $run GROUP BY s.shard, s.num_rows HAVING s.num_rows <> count(w.record_id)""",
+    "offsets_accounted": f"""
+        WITH got AS (
+            SELECT source_kind, source, "partition", count(*) AS n,
+                   count(DISTINCT "offset") AS distinct_offsets,
+                   min("offset") AS min_offset, max("offset") AS max_offset
+            FROM records WHERE run_id = $run GROUP BY ALL),
+        planned AS (
+            SELECT source_kind, source, "partition", sum(messages_read) AS messages_read,
+                   sum(skipped) AS skipped, min(start_offset) AS start_offset,
+                   max(end_offset) AS end_offset
+            FROM source_ranges WHERE run_id = $run GROUP BY ALL)
+        SELECT coalesce(p.source, g.source) AS source, coalesce(p."partition", g."partition")
+                   AS "partition", p.messages_read, g.n AS records, g.distinct_offsets,
+               p.start_offset, p.end_offset, g.min_offset, g.max_offset
+        FROM planned p FULL OUTER JOIN got g
+          ON p.source_kind = g.source_kind AND p.source = g.source AND p."partition" = g."partition"
+        WHERE p.messages_read IS DISTINCT FROM coalesce(g.n, 0)
+           OR g.n <> g.distinct_offsets
+           OR g.min_offset < p.start_offset OR g.max_offset >= p.end_offset
+           OR (p.source_kind = '{raw.KAFKA}'
+               AND p.messages_read + p.skipped <> p.end_offset - p.start_offset)""",
+}
+
+
+def run_ids(output_dir: str) -> List[str]:
+    """Every run that left lineage in ``output_dir``, oldest first."""
+    connection = open_store(output_dir)
+    rows = connection.execute("""
+        SELECT run_id FROM records UNION SELECT run_id FROM runs ORDER BY run_id""").fetchall()
+    return [row[0] for row in rows]
+
+
+def verify(output_dir: str, run_id: Optional[str] = None) -> Dict[str, Dict[str, List[dict]]]:
+    """Runs every check for ``run_id`` (default: every run in the folder).
+
+    Returns ``{run_id: {check: [offending rows as dicts]}}``; a check that holds maps to ``[]``.
+    """
+    connection = open_store(output_dir)
+    runs = [run_id] if run_id else run_ids(output_dir)
+    results = {}
+    for run in runs:
+        results[run] = {}
+        for name, sql in CHECKS.items():
+            cursor = connection.execute(sql, {"run": run})
+            columns = [description[0] for description in cursor.description]
+            results[run][name] = [dict(zip(columns, row)) for row in cursor.fetchall()]
+    return results
+
+
+def passed(results: Dict[str, Dict[str, List[dict]]]) -> bool:
+    return bool(results) and all(not rows for checks in results.values()
+                                 for rows in checks.values())

@@ -1,0 +1,1 @@
+"""Building and running Winnow pipelines: config, sources, sinks, runners and the CLI."""

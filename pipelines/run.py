@@ -1,0 +1,173 @@
+"""Launching a run: options, the pipeline, the ``runs`` row, and Kafka offset commits.
+
+:func:`run` is what ``winnow run`` calls. After the pipeline finishes it records the run (status,
+config, versions, counts) in ``lineage/runs/``; only then, and only on success, does it commit the
+Kafka offsets the run read, so a failed run is simply read again by the next one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import subprocess
+from typing import Dict, List, Optional, Sequence
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from lineage.store import open_store
+from pipelines import build
+from pipelines.config import ConfigError, WinnowConfig
+from pipelines.layout import OutputLayout, new_run_id
+from schemas import lineage as lineage_schema
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class RunSummary:
+    run_id: str
+    status: str
+    layout: OutputLayout
+    counts: Dict[str, int]
+    error: Optional[str] = None
+
+
+def check_input(config: WinnowConfig) -> None:
+    """Fails early, before any pipeline starts, on a missing input or output."""
+    if not config.input:
+        raise ConfigError("no input: give --input PATH_OR_GLOB or kafka://HOST:PORT/TOPIC, "
+                          "or 'input:' in the config")
+    if not config.output:
+        raise ConfigError("no output: give --output DIR or 'output:' in the config")
+    if config.input.startswith(build.KAFKA_SCHEME):
+        try:
+            build.parse_kafka_url(config.input)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        return
+    matched = FileSystems.match([config.input])[0].metadata_list
+    if not matched:
+        raise ConfigError(f"input {config.input!r} matches no file")
+
+
+def pipeline_options(config: WinnowConfig, beam_args: Sequence[str]) -> PipelineOptions:
+    """Beam options from the config's ``beam_options`` and the command line (which wins)."""
+    flags: List[str] = []
+    for key, value in config.beam_options.items():
+        if isinstance(value, bool):
+            if value:
+                flags.append(f"--{key}")
+        else:
+            flags.append(f"--{key}={value}")
+    flags.extend(beam_args)
+    options = PipelineOptions(flags)
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = "DirectRunner"
+    if config.input.startswith(build.KAFKA_SCHEME) and not config.source.kafka.bounded:
+        standard.streaming = True
+    if standard.runner in ("FlinkRunner", "flink"):
+        from pipelines import flink_runner  # pylint: disable=import-outside-toplevel
+        options = flink_runner.configure(options)
+    return options
+
+
+def _code_version() -> Optional[str]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        return subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=5, check=True).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def run_counts(output_dir: str, run_id: str) -> Dict[str, int]:
+    """Records read, written, dropped and dead-lettered by a run, from its lineage."""
+    connection = open_store(output_dir)
+    read = connection.execute("SELECT count(*) FROM records WHERE run_id = ?",
+                              [run_id]).fetchone()[0]
+    counts = {"read": read, "written": 0, "dropped": 0, "errored": 0}
+    for action, count in connection.execute(
+            "SELECT action, count(*) FROM events WHERE run_id = ? AND action IN "
+            "('written', 'dropped', 'errored') GROUP BY action", [run_id]).fetchall():
+        counts[action] = count
+    return counts
+
+
+def write_run_row(layout: OutputLayout, row: dict) -> None:
+    folder = layout.lineage_table("runs")
+    if "://" not in folder:
+        os.makedirs(folder, exist_ok=True)
+    table = pa.Table.from_pylist([row], schema=lineage_schema.RUNS)
+    with FileSystems.create(f"{folder}/{row['run_id']}.parquet") as handle:
+        pq.write_table(table, handle, compression="zstd")
+
+
+def _commit_kafka_offsets(config: WinnowConfig, layout: OutputLayout, run_id: str) -> None:
+    from pipelines import kafka_io  # pylint: disable=import-outside-toplevel
+    bootstrap, topic = build.parse_kafka_url(config.input)
+    connection = open_store(layout.root)
+    ranges = connection.execute(
+        "SELECT \"partition\", max(end_offset) FROM source_ranges WHERE run_id = ? "
+        "GROUP BY ALL", [run_id]).fetchall()
+    offsets = {(topic, partition): end for partition, end in ranges}
+    if offsets:
+        kafka_io.commit_offsets(bootstrap, config.source.kafka.group, offsets)
+        _LOG.info("committed offsets for group %s: %s", config.source.kafka.group, offsets)
+
+
+def run(config: WinnowConfig, beam_args: Sequence[str] = (),
+        run_id: Optional[str] = None) -> RunSummary:
+    """Runs the pipeline described by ``config`` and records it; raises on failure."""
+    check_input(config)
+    options = pipeline_options(config, beam_args)
+    layout = OutputLayout(config.output.rstrip("/"))
+    run_id = run_id or new_run_id()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    config_json = config.to_json()
+    runs_row = {
+        "run_id": run_id,
+        "started_at": started,
+        "input": config.input,
+        "stages": [stage.name for stage in config.stage_configs()],
+        "config": config_json,
+        "config_sha256": hashlib.sha256(config_json.encode()).hexdigest(),
+        "winnow_version": _version("winnow"),
+        "code_version": _code_version(),
+        "beam_version": beam.__version__,
+        "runner": str(options.view_as(StandardOptions).runner),
+    }
+    _LOG.info("run %s: %s -> %s", run_id, config.input, layout.root)
+    try:
+        pipeline = beam.Pipeline(options=options)
+        build.build_pipeline(pipeline, config, run_id, layout)
+        result = pipeline.run()
+        result.wait_until_finish()
+    except BaseException as error:
+        write_run_row(layout, dict(
+            runs_row, status="failed", error=f"{type(error).__name__}: {error}",
+            finished_at=datetime.datetime.now(datetime.timezone.utc), counts=None))
+        raise
+    counts = run_counts(layout.root, run_id)
+    write_run_row(layout, dict(runs_row, status="succeeded", error=None,
+                               finished_at=datetime.datetime.now(datetime.timezone.utc),
+                               counts=sorted(counts.items())))
+    if (config.input.startswith(build.KAFKA_SCHEME) and config.source.kafka.commit):
+        _commit_kafka_offsets(config, layout, run_id)
+    return RunSummary(run_id, "succeeded", layout, counts)
