@@ -40,7 +40,6 @@ def main(verbose: bool) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--input", "input_", metavar="SRC",
               help="JSONL/Parquet path or glob, or kafka://HOST:PORT/TOPIC.")
 @click.option("--output", metavar="DIR", help="Output folder (data/, quarantine/, lineage/).")
@@ -48,10 +47,17 @@ def main(verbose: bool) -> None:
               help="Comma-separated stages, in order; replaces the config's list.")
 @click.option("--annotate-only", is_flag=True,
               help="Record every score and decision, drop nothing.")
-@click.pass_context
-def run(ctx: click.Context, config: Optional[str], input_: Optional[str], output: Optional[str],
-        stages: Optional[str], annotate_only: bool) -> None:
-    """Run a curation pipeline. Extra --options are passed to Beam (e.g. --runner FlinkRunner)."""
+@click.argument("config_and_beam_options", nargs=-1, type=click.UNPROCESSED,
+                metavar="[CONFIG] [BEAM OPTIONS]...")
+def run(input_: Optional[str], output: Optional[str], stages: Optional[str],
+        annotate_only: bool, config_and_beam_options) -> None:
+    """Run a curation pipeline.
+
+    CONFIG is an optional YAML file; any other --option is passed to Beam
+    (e.g. --runner FlinkRunner, --direct_num_workers 2).
+    """
+    args = list(config_and_beam_options)
+    config = args.pop(0) if args and not args[0].startswith("-") else None
     from pipelines import run as launcher  # pylint: disable=import-outside-toplevel
     try:
         settings = with_overrides(
@@ -62,7 +68,7 @@ def run(ctx: click.Context, config: Optional[str], input_: Optional[str], output
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
     try:
-        summary = launcher.run(settings, ctx.args)
+        summary = launcher.run(settings, args)
     except Exception as error:  # pylint: disable=broad-except
         click.echo(f"run failed: {type(error).__name__}: {error}", err=True)
         sys.exit(1)
