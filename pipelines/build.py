@@ -15,7 +15,7 @@ writes are windowed (``source.kafka.window_s``) so shards appear while the job r
 from __future__ import annotations
 
 import apache_beam as beam
-from apache_beam.transforms import window
+from apache_beam.transforms import trigger, window
 
 from lineage import rows as lineage_rows
 from lineage.write import WriteLineage
@@ -28,6 +28,7 @@ from transforms.parse import ParseMessages
 from transforms.stage import flatten_outputs
 
 KAFKA_SCHEME = "kafka://"
+ALLOWED_LATENESS_S = 7 * 24 * 3600
 
 
 def parse_kafka_url(url: str):
@@ -95,4 +96,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: WinnowConfig, run_id: str,
 def _output_windowing(config: WinnowConfig, messages) -> beam.PTransform:
     if messages.is_bounded:
         return beam.Map(lambda element: element)
-    return beam.WindowInto(window.FixedWindows(config.source.kafka.window_s))
+    # Late data must never be dropped: every record read has to reach the output or the lineage.
+    # A late element fires another pane of its window, which gets shard files of its own.
+    return beam.WindowInto(window.FixedWindows(config.source.kafka.window_s),
+                           trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                           allowed_lateness=ALLOWED_LATENESS_S,
+                           accumulation_mode=trigger.AccumulationMode.DISCARDING)

@@ -19,6 +19,7 @@ class _DropUnusedCloudClientWarning(logging.Filter):
 
 logging.getLogger().addFilter(_DropUnusedCloudClientWarning())
 
+from lineage import bias_cli  # noqa: E402
 from lineage import cli as lineage_cli  # noqa: E402
 from pipelines.config import ConfigError, load_config, with_overrides  # noqa: E402
 
@@ -83,6 +84,89 @@ def run(input_: Optional[str], output: Optional[str], stages: Optional[str],
 
 
 main.add_command(lineage_cli.lineage)
+
+
+@main.command()
+@click.option("--output", default=None, metavar="DIR", help="Output folder (default out/demo).")
+@click.option("--keep-kafka", is_flag=True, help="Leave the local broker running afterwards.")
+def demo(output: Optional[str], keep_kafka: bool) -> None:
+    """Run the bundled sample end to end: local Kafka -> every stage -> Parquet + lineage."""
+    from pipelines import demo as demo_run  # pylint: disable=import-outside-toplevel
+    output = output or demo_run.default_output()
+    try:
+        summary = demo_run.run_demo(output, keep_kafka=keep_kafka, say=click.echo)
+    except Exception as error:  # pylint: disable=broad-except
+        click.echo(f"demo failed: {type(error).__name__}: {error}", err=True)
+        sys.exit(1)
+    demo_run.describe(summary, say=click.echo)
+
+
+@main.group("local-kafka")
+def local_kafka_group() -> None:
+    """A single-node Kafka broker on 127.0.0.1 for development and tests (no Docker)."""
+
+
+@local_kafka_group.command("start")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Broker state folder.")
+@click.option("--port", type=int, help="Client port (default: a free one).")
+def local_kafka_start(data_dir: Optional[str], port: Optional[int]) -> None:
+    """Start the broker (fetching Kafka's jars once); prints bootstrap=HOST:PORT when ready."""
+    from pipelines import local_kafka  # pylint: disable=import-outside-toplevel
+    try:
+        broker = local_kafka.start(data_dir, port)
+    except local_kafka.LocalKafkaError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"data_dir={broker.data_dir}")
+    click.echo(f"bootstrap={broker.bootstrap}")
+
+
+@local_kafka_group.command("stop")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Broker state folder.")
+def local_kafka_stop(data_dir: Optional[str]) -> None:
+    """Stop the broker (a no-op when it is not running)."""
+    from pipelines import local_kafka  # pylint: disable=import-outside-toplevel
+    click.echo("stopped" if local_kafka.stop(data_dir) else "not running")
+
+
+@local_kafka_group.command("status")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Broker state folder.")
+def local_kafka_status(data_dir: Optional[str]) -> None:
+    """Print bootstrap=HOST:PORT when the broker runs; exit 1 when it does not."""
+    from pipelines import local_kafka  # pylint: disable=import-outside-toplevel
+    broker = local_kafka.status(data_dir)
+    if broker is None:
+        click.echo("not running")
+        sys.exit(1)
+    click.echo(f"bootstrap={broker.bootstrap}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--topic", required=True, help="Topic to produce to (created if missing).")
+@click.option("--bootstrap", metavar="HOST:PORT",
+              help="Brokers (default: the running local broker).")
+@click.option("--partitions", type=int, default=None,
+              help="Partitions for a new topic / to spread over (default: all, or 3 if new).")
+def produce(file: str, topic: str, bootstrap: Optional[str], partitions: Optional[int]) -> None:
+    """Load a JSONL file into a Kafka topic, one message per line, bytes unchanged."""
+    from pipelines import kafka_io, local_kafka  # pylint: disable=import-outside-toplevel
+    if bootstrap is None:
+        broker = local_kafka.status()
+        if broker is None:
+            raise click.UsageError("no --bootstrap and no local broker running "
+                                   "(start one with: winnow local-kafka start)")
+        bootstrap = broker.bootstrap
+    kafka_io.create_topic(bootstrap, topic, partitions or 3)
+    count = kafka_io.produce_jsonl(file, bootstrap, topic, partitions)
+    click.echo(f"produced {count} messages to {topic} on {bootstrap}")
+
+
+@main.group()
+def report() -> None:
+    """Reports computed from a run's output and lineage."""
+
+
+report.add_command(bias_cli.bias)
 
 
 if __name__ == "__main__":

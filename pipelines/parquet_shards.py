@@ -9,8 +9,8 @@ Every table Winnow writes (curated data, quarantine, lineage) goes through
 3. each shard is written to a temporary file and renamed into place, so a reader never sees a
    half-written file, and a retried bundle simply rewrites the same file.
 
-Shard files are named ``<prefix>-SSSSS-of-NNNNN.parquet`` (in a window: ``<prefix>-w<start>-SSSSS-of-
-NNNNN.parquet``). The transform returns where each row landed: ``(key, shard file name, row index)``.
+Shard files are named ``<prefix>-SSSSS-of-NNNNN.parquet`` (in a window:
+``<prefix>-w<start>[-p<late pane>]-SSSSS-of-NNNNN.parquet``). The transform returns where each row landed: ``(key, shard file name, row index)``.
 """
 
 from __future__ import annotations
@@ -53,11 +53,15 @@ class _WriteShard(beam.DoFn):
         self._row_group_rows = row_group_rows
         self._compression = compression
 
-    def process(self, keyed_rows, window=beam.DoFn.WindowParam):
+    def process(self, keyed_rows, window=beam.DoFn.WindowParam,
+                pane=beam.DoFn.PaneInfoParam):
         (shard, num_shards), rows = keyed_rows
         columns = self._key_columns
         rows = sorted(rows, key=lambda row: tuple(_sortable(row[c]) for c in columns))
-        parts = [self._prefix, _window_tag(window), f"{shard:05d}-of-{num_shards:05d}"]
+        # A late pane of a window gets its own files rather than overwriting the first pane's.
+        pane_tag = f"p{pane.index}" if pane is not None and pane.index else ""
+        parts = [self._prefix, _window_tag(window), pane_tag,
+                 f"{shard:05d}-of-{num_shards:05d}"]
         name = "-".join(part for part in parts if part) + ".parquet"
         table = pa.Table.from_pylist(rows, schema=self._schema)
         final_path = FileSystems.join(self._folder, name)

@@ -31,6 +31,8 @@ from schemas import lineage as lineage_schema
 
 _LOG = logging.getLogger(__name__)
 
+IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+
 
 @dataclasses.dataclass
 class RunSummary:
@@ -75,6 +77,10 @@ def pipeline_options(config: WinnowConfig, beam_args: Sequence[str]) -> Pipeline
         standard.runner = "DirectRunner"
     if config.input.startswith(build.KAFKA_SCHEME) and not config.source.kafka.bounded:
         standard.streaming = True
+        if standard.runner == "DirectRunner":
+            # Beam's Python DirectRunner holds the watermark of an unbounded splittable DoFn, so
+            # its windows never fire; the in-process portable runner runs the same pipeline.
+            standard.runner = IN_PROCESS_RUNNER
     if standard.runner in ("FlinkRunner", "flink"):
         from pipelines import flink_runner  # pylint: disable=import-outside-toplevel
         options = flink_runner.configure(options)
