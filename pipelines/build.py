@@ -9,13 +9,16 @@
            lineage rows (records, events, edges, source ranges) ──► lineage/
 
 Stages run in the global window, so deduplication sees the whole stream. For unbounded input, the
-writes are windowed (``source.kafka.window_s``) so shards appear while the job runs.
+writes are windowed by arrival time at the sink (``source.kafka.window_s``), so shards appear while
+the job runs and no record is ever dropped as late data.
 """
 
 from __future__ import annotations
 
+import time
+
 import apache_beam as beam
-from apache_beam.transforms import trigger, window
+from apache_beam.transforms import window
 
 from lineage import rows as lineage_rows
 from lineage.write import WriteLineage
@@ -28,7 +31,6 @@ from transforms.parse import ParseMessages
 from transforms.stage import flatten_outputs
 
 KAFKA_SCHEME = "kafka://"
-ALLOWED_LATENESS_S = 7 * 24 * 3600
 
 
 def parse_kafka_url(url: str):
@@ -76,29 +78,49 @@ def build_pipeline(pipeline: beam.Pipeline, config: WinnowConfig, run_id: str,
     windowing = _output_windowing(config, source.messages)
     sink = config.sink
     written = (documents
-               | "WindowData" >> windowing
+               | "WindowData" >> windowing()
                | "WriteData" >> WriteCuratedShards(
                    layout.data, run_id, seq=len(stage_configs) + 1,
                    target_shard_bytes=sink.target_shard_bytes, num_shards=sink.num_shards,
                    row_group_rows=sink.row_group_rows))
     lineage.append(written)
 
+    # Flatten needs inputs with one windowing, so every branch is windowed on its own first.
+    dead_letters = [branch | f"WindowDeadLetters{i}" >> windowing()
+                    for i, branch in enumerate(dead_letters)]
+    lineage = [branch | f"WindowLineage{i}" >> windowing() for i, branch in enumerate(lineage)]
     _ = (flatten_outputs("AllDeadLetters", dead_letters, pipeline)
-         | "WindowDeadLetters" >> windowing
          | "WriteQuarantine" >> WriteQuarantine(layout.quarantine, run_id,
                                                 sink.lineage_target_shard_bytes))
     _ = (flatten_outputs("AllLineage", lineage, pipeline)
-         | "WindowLineage" >> windowing
          | "WriteLineage" >> WriteLineage(layout.lineage, run_id,
                                           sink.lineage_target_shard_bytes))
 
 
-def _output_windowing(config: WinnowConfig, messages) -> beam.PTransform:
+class _WindowByArrival(beam.PTransform):
+    """Streaming output windows by the time elements reach the sink (processing time).
+
+    Re-stamping with the wall clock (never earlier than the element's own timestamp, which the
+    source's watermark trails) means no element is ever behind the watermark at the writes, so no
+    record can be dropped as late data, whatever the Kafka timestamps are. A shard then holds
+    what was curated during its window.
+    """
+
+    def __init__(self, window_s: int):
+        super().__init__()
+        self._window_s = window_s
+
+    def expand(self, elements):
+        def restamp(element, timestamp=beam.DoFn.TimestampParam):
+            return window.TimestampedValue(element, max(float(timestamp), time.time()))
+
+        return (elements
+                | "StampArrival" >> beam.Map(restamp)
+                | "FixedWindows" >> beam.WindowInto(window.FixedWindows(self._window_s)))
+
+
+def _output_windowing(config: WinnowConfig, messages):
+    """A factory of the windowing step before the writes (a no-op for bounded input)."""
     if messages.is_bounded:
-        return beam.Map(lambda element: element)
-    # Late data must never be dropped: every record read has to reach the output or the lineage.
-    # A late element fires another pane of its window, which gets shard files of its own.
-    return beam.WindowInto(window.FixedWindows(config.source.kafka.window_s),
-                           trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
-                           allowed_lateness=ALLOWED_LATENESS_S,
-                           accumulation_mode=trigger.AccumulationMode.DISCARDING)
+        return lambda: beam.Map(lambda element: element)
+    return lambda: _WindowByArrival(config.source.kafka.window_s)

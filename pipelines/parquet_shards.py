@@ -3,7 +3,8 @@
 Every table Winnow writes (curated data, quarantine, lineage) goes through
 :class:`WriteParquetShards`:
 
-1. the total size of the rows fixes the number of shards, ``ceil(total / target_shard_bytes)``;
+1. the total size of the rows fixes the number of shards, ``ceil(total / target_shard_bytes)``
+   (unbounded input: a fixed number per window, ``num_shards`` or one);
 2. each row goes to shard ``hash(first key column) % shards``; a shard's rows are sorted by the key
    columns, so the same input always gives byte-for-byte the same rows in the same files;
 3. each shard is written to a temporary file and renamed into place, so a reader never sees a
@@ -29,6 +30,7 @@ from apache_beam.transforms import window as beam_window
 
 DEFAULT_TARGET_SHARD_BYTES = 128 * 1024 * 1024
 DEFAULT_ROW_GROUP_ROWS = 10_000
+STREAMING_SHARDS_PER_WINDOW = 1
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -120,8 +122,13 @@ class WriteParquetShards(beam.PTransform):
 
     def expand(self, rows):
         first_key = self._key_columns[0]
-        if self._num_shards:
-            fixed = self._num_shards
+        num_shards = self._num_shards
+        if not num_shards and not rows.is_bounded:
+            # A stream's size is unknown until a window closes; runners need not hold elements
+            # back for a per-window total, so a stream writes a fixed number of shards a window.
+            num_shards = STREAMING_SHARDS_PER_WINDOW
+        if num_shards:
+            fixed = num_shards
             keyed = rows | "AssignShard" >> beam.Map(
                 lambda row: ((shard_of(row[first_key], fixed), fixed), row))
         else:

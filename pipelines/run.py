@@ -31,8 +31,6 @@ from schemas import lineage as lineage_schema
 
 _LOG = logging.getLogger(__name__)
 
-IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
-
 
 @dataclasses.dataclass
 class RunSummary:
@@ -79,8 +77,11 @@ def pipeline_options(config: WinnowConfig, beam_args: Sequence[str]) -> Pipeline
         standard.streaming = True
         if standard.runner == "DirectRunner":
             # Beam's Python DirectRunner holds the watermark of an unbounded splittable DoFn, so
-            # its windows never fire; the in-process portable runner runs the same pipeline.
-            standard.runner = IN_PROCESS_RUNNER
+            # its windows never fire; Beam's Prism runner (built once, see pipelines.prism) runs
+            # the same pipeline locally.
+            from pipelines import prism  # pylint: disable=import-outside-toplevel
+            options = PipelineOptions(flags + prism.prism_options())
+            options.view_as(StandardOptions).streaming = True
     if standard.runner in ("FlinkRunner", "flink"):
         from pipelines import flink_runner  # pylint: disable=import-outside-toplevel
         options = flink_runner.configure(options)
