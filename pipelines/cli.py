@@ -21,6 +21,7 @@ logging.getLogger().addFilter(_DropUnusedCloudClientWarning())
 
 from lineage import bias_cli  # noqa: E402
 from lineage import cli as lineage_cli  # noqa: E402
+from transforms import quality_cli  # noqa: E402
 from pipelines.config import ConfigError, load_config, with_overrides  # noqa: E402
 
 
@@ -84,6 +85,7 @@ def run(input_: Optional[str], output: Optional[str], stages: Optional[str],
 
 
 main.add_command(lineage_cli.lineage)
+main.add_command(quality_cli.train_quality)
 
 
 @main.command()

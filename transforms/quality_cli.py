@@ -1,0 +1,49 @@
+"""``winnow train-quality``: trains the fastText classifier that the ``quality_model`` stage runs.
+
+Register it on the ``winnow`` group with ``main.add_command(quality_cli.train_quality)``.
+
+Example::
+
+    winnow train-quality reference.jsonl random_web.jsonl -o quality.bin --epoch 10
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("train-quality")
+@click.argument("positives", type=click.Path(exists=True, dir_okay=False))
+@click.argument("negatives", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the model (.bin, or .ftz with --quantize).")
+@click.option("--epoch", type=int, default=None, help="Training epochs (default 10).")
+@click.option("--lr", type=float, default=None, help="Learning rate (default 0.1).")
+@click.option("--word-ngrams", type=int, default=None, help="Word n-gram length (default 2).")
+@click.option("--dim", type=int, default=None, help="Vector size (default 64).")
+@click.option("--min-count", type=int, default=None, help="Minimum word count (default 1).")
+@click.option("--bucket", type=int, default=None,
+              help="Hash buckets for n-grams; bounds the model size (default 500000).")
+@click.option("--threads", type=int, default=None, help="Training threads (default: fastText's).")
+@click.option("--seed", type=int, default=None, help="Random seed for shuffling and training.")
+@click.option("--quantize", is_flag=True, help="Quantize the model (much smaller file).")
+def train_quality(positives: str, negatives: str, output: str, epoch, lr, word_ngrams, dim,
+                  min_count, bucket, threads, seed, quantize: bool) -> None:
+    """Train a quality classifier: POSITIVES.jsonl are good documents, NEGATIVES.jsonl poor ones.
+
+    Both are JSONL files with a "text" field. DCLM's recipe: positives are high-quality reference
+    text, negatives a random sample of the web text you will filter.
+    """
+    # Imported here so that loading the command line does not import Beam.
+    from transforms import quality_model  # pylint: disable=import-outside-toplevel
+    options = {"epoch": epoch, "lr": lr, "wordNgrams": word_ngrams, "dim": dim,
+               "minCount": min_count, "bucket": bucket, "thread": threads, "seed": seed}
+    args = {name: value for name, value in options.items() if value is not None}
+    try:
+        summary = quality_model.train_quality_model(positives, negatives, output,
+                                                    quantize=quantize, **args)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"model written: {summary['output']} ({summary['positives']} positives, "
+               f"{summary['negatives']} negatives; labels {', '.join(summary['labels'])})")
+    click.echo(f"use it with: stages: [{{quality_model: {{model_path: {summary['output']}}}}}]")
