@@ -5,4 +5,8 @@
 - :mod:`lineage.store`: opens a run folder's tables with DuckDB.
 - :mod:`lineage.verify`: the completeness invariant.
 - :mod:`lineage.trace`: a record's path through the run.
+- :mod:`lineage.queries`: the auditor's queries (trace, why, redactions, duplicates, erasure,
+  funnel, sql).
+- :mod:`lineage.openlineage`: dataset-level OpenLineage run events.
+- :mod:`lineage.bias_report`: whom each filter removes, per identity group.
 """

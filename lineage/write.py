@@ -17,7 +17,9 @@ _KEY_COLUMNS = {
     "edges": ("record_id", "edge_type", "target_id"),
     "source_ranges": ("source", "partition", "start_offset"),
 }
-LINEAGE_TABLES = tuple(_KEY_COLUMNS)  # the tables a pipeline writes; ``runs`` is the launcher's
+LINEAGE_TABLES = tuple(_KEY_COLUMNS)
+# Lineage rows are small: big row groups compress best and keep point lookups fast.
+LINEAGE_ROW_GROUP_ROWS = 100_000  # the tables a pipeline writes; ``runs`` is the launcher's
 
 
 def _complete_row(lineage_row: LineageRow, run_id: str) -> Dict:
@@ -57,5 +59,6 @@ class WriteLineage(beam.PTransform):
                  | f"Write_{table}" >> WriteParquetShards(
                      f"{self._lineage_dir}/{table}", schema.TABLES[table], run_id,
                      _KEY_COLUMNS[table], size_of=lambda row: 64,
-                     target_shard_bytes=self._target_shard_bytes))
+                     target_shard_bytes=self._target_shard_bytes,
+                     row_group_rows=LINEAGE_ROW_GROUP_ROWS))
         return beam.pvalue.PDone(lineage_rows.pipeline)

@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Union
 import pydantic
 import yaml
 
+from lineage.openlineage import OpenLineageSettings
 from transforms import registry
 from transforms.parse import DEFAULT_MAX_PAYLOAD_BYTES
 from pipelines.parquet_shards import DEFAULT_ROW_GROUP_ROWS, DEFAULT_TARGET_SHARD_BYTES
@@ -94,6 +95,7 @@ class WinnowConfig(_Strict):
     source: SourceConfig = pydantic.Field(default_factory=SourceConfig)
     sink: SinkConfig = pydantic.Field(default_factory=SinkConfig)
     beam_options: Dict[str, Any] = pydantic.Field(default_factory=dict)
+    openlineage: OpenLineageSettings = pydantic.Field(default_factory=OpenLineageSettings)
 
     def stage_configs(self) -> List[StageConfig]:
         """The stages with validated parameter models (validated at load time already)."""
@@ -101,6 +103,8 @@ class WinnowConfig(_Strict):
 
     def to_json(self) -> str:
         data = self.model_dump(mode="json")
+        transport = data.get("openlineage", {}).get("transport") or {}
+        transport.pop("auth", None)  # API keys never reach the runs table
         data["stages"] = [{s.name: s.params.model_dump(mode="json")}
                           for s in self.stage_configs()]
         return json.dumps(data, sort_keys=True)

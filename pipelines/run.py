@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from lineage import openlineage
 from lineage.store import open_store
 from pipelines import build
 from pipelines.config import ConfigError, WinnowConfig
@@ -161,12 +162,14 @@ def run(config: WinnowConfig, beam_args: Sequence[str] = (),
         "runner": str(options.view_as(StandardOptions).runner),
     }
     _LOG.info("run %s: %s -> %s", run_id, config.input, layout.root)
+    openlineage.run_started(config, run_id)
     try:
         pipeline = beam.Pipeline(options=options)
         build.build_pipeline(pipeline, config, run_id, layout)
         result = pipeline.run()
         result.wait_until_finish()
     except BaseException as error:
+        openlineage.run_failed(config, run_id, error)
         write_run_row(layout, dict(
             runs_row, status="failed", error=f"{type(error).__name__}: {error}",
             finished_at=datetime.datetime.now(datetime.timezone.utc), counts=None))
@@ -175,6 +178,7 @@ def run(config: WinnowConfig, beam_args: Sequence[str] = (),
     write_run_row(layout, dict(runs_row, status="succeeded", error=None,
                                finished_at=datetime.datetime.now(datetime.timezone.utc),
                                counts=sorted(counts.items())))
+    openlineage.run_completed(config, run_id)
     if (config.input.startswith(build.KAFKA_SCHEME) and config.source.kafka.commit):
         _commit_kafka_offsets(config, layout, run_id)
     return RunSummary(run_id, "succeeded", layout, counts)

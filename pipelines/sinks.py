@@ -44,7 +44,7 @@ class WriteCuratedShards(beam.PTransform):
         def lineage_of(placement):
             record_id, shard, row_index = placement
             yield lineage_rows.event(lineage_schema.SINK_STAGE, seq, SINK_VERSION, record_id,
-                                     lineage_schema.WRITTEN, details={"shard": shard})
+                                     lineage_schema.WRITTEN)
             yield lineage_rows.written_to(record_id, shard, row_index)
 
         return placements | "Lineage" >> beam.FlatMap(lineage_of)

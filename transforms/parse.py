@@ -140,8 +140,7 @@ class _ParseDoFn(beam.DoFn):
         yield pvalue.TaggedOutput(LINEAGE_TAG, lineage_rows.ingested(
             _records_row(message, document)))
         yield pvalue.TaggedOutput(LINEAGE_TAG, lineage_rows.event(
-            lineage_schema.INGEST_STAGE, 0, STAGE_VERSION, record_id, lineage_schema.INGESTED,
-            content_sha256=sha256_text(document.text)))
+            lineage_schema.INGEST_STAGE, 0, STAGE_VERSION, record_id, lineage_schema.INGESTED))
         yield document
 
 
