@@ -24,7 +24,7 @@ from lineage import rows as lineage_rows
 from lineage.write import WriteLineage
 from pipelines.config import WinnowConfig
 from pipelines.layout import OutputLayout
-from pipelines.sinks import WriteCuratedShards, WriteQuarantine
+from pipelines.sinks import PublishDeadLetters, WriteCuratedShards, WriteQuarantine
 from pipelines.sources import SourceOutput
 from transforms import registry
 from transforms.parse import ParseMessages
@@ -84,6 +84,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: WinnowConfig, run_id: str,
                    target_shard_bytes=sink.target_shard_bytes, num_shards=sink.num_shards,
                    row_group_rows=sink.row_group_rows))
     lineage.append(written)
+
+    kafka = config.source.kafka
+    if kafka.dead_letter_topic and config.input.startswith(KAFKA_SCHEME):
+        bootstrap, _ = parse_kafka_url(config.input)
+        _ = (flatten_outputs("DeadLettersToPublish", dead_letters, pipeline)
+             | "PublishDeadLetters" >> PublishDeadLetters(bootstrap, kafka.dead_letter_topic))
 
     # Flatten needs inputs with one windowing, so every branch is windowed on its own first.
     dead_letters = [branch | f"WindowDeadLetters{i}" >> windowing()

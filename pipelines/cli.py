@@ -103,6 +103,13 @@ def demo(output: Optional[str], keep_kafka: bool) -> None:
     demo_run.describe(summary, say=click.echo)
 
 
+@main.command("config-reference")
+def config_reference() -> None:
+    """Print every config key and stage parameter with its default, as Markdown."""
+    from pipelines.config_reference import markdown  # pylint: disable=import-outside-toplevel
+    click.echo(markdown(), nl=False)
+
+
 @main.group("local-kafka")
 def local_kafka_group() -> None:
     """A single-node Kafka broker on 127.0.0.1 for development and tests (no Docker)."""

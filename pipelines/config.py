@@ -65,21 +65,28 @@ class KafkaSourceConfig(_Strict):
                                    "output shards")
     consumer_config: Dict[str, Any] = pydantic.Field(default_factory=dict, description="extra "
                                                      "kafka-python consumer settings")
-    dead_letter_topic: Optional[str] = pydantic.Field(None, description="also send dead "
-                                                      "letters to this topic")
+    dead_letter_topic: Optional[str] = pydantic.Field(
+        None, description="also publish dead letters to this topic of the same brokers: the "
+        "raw payload, with the reason and source coordinates as headers")
 
 
 class SourceConfig(_Strict):
-    max_payload_bytes: int = pydantic.Field(DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
+    max_payload_bytes: int = pydantic.Field(
+        DEFAULT_MAX_PAYLOAD_BYTES, gt=0, description="messages larger than this are "
+        "quarantined (payload_too_large) before any decoding")
     kafka: KafkaSourceConfig = pydantic.Field(default_factory=KafkaSourceConfig)
 
 
 class SinkConfig(_Strict):
-    target_shard_bytes: int = pydantic.Field(DEFAULT_TARGET_SHARD_BYTES, gt=0)
+    target_shard_bytes: int = pydantic.Field(
+        DEFAULT_TARGET_SHARD_BYTES, gt=0, description="estimated bytes of text per curated "
+        "shard; decides the number of shards of a batch run")
     num_shards: Optional[int] = pydantic.Field(None, gt=0, description="a fixed number of "
                                                "curated shards instead of a target size")
-    row_group_rows: int = pydantic.Field(DEFAULT_ROW_GROUP_ROWS, gt=0)
-    lineage_target_shard_bytes: int = pydantic.Field(64 * 1024 * 1024, gt=0)
+    row_group_rows: int = pydantic.Field(DEFAULT_ROW_GROUP_ROWS, gt=0,
+                                         description="rows per Parquet row group of the shards")
+    lineage_target_shard_bytes: int = pydantic.Field(
+        64 * 1024 * 1024, gt=0, description="estimated bytes per lineage and quarantine shard")
 
 
 class StageConfig(pydantic.BaseModel):

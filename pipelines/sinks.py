@@ -67,3 +67,41 @@ class WriteQuarantine(beam.PTransform):
                     self._quarantine_dir, QUARANTINE, run_id, ("record_id", "stage"),
                     size_of=lambda row: len(row["payload"] or b"") + 200,
                     target_shard_bytes=self._target_shard_bytes))
+
+
+class _PublishDeadLetter(beam.DoFn):
+    """Sends each dead letter's raw payload to a Kafka topic, with its story in the headers."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self._bootstrap = bootstrap
+        self._topic = topic
+
+    def setup(self):
+        from kafka import KafkaProducer  # pylint: disable=import-outside-toplevel
+        self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, acks="all")
+
+    def process(self, row):
+        headers = [(name, str(row[name]).encode("utf-8"))
+                   for name in ("record_id", "stage", "reason", "source_kind", "source",
+                                "partition", "offset")]
+        # A tombstone's payload is None; Kafka needs a key or a value, so the record id is the key.
+        self._producer.send(self._topic, key=row["record_id"].encode("ascii"),
+                            value=row["payload"], headers=headers)
+
+    def finish_bundle(self):
+        self._producer.flush()
+
+    def teardown(self):
+        self._producer.close()
+
+
+class PublishDeadLetters(beam.PTransform):
+    """Also publishes dead letters to a Kafka topic (``source.kafka.dead_letter_topic``)."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        super().__init__()
+        self._bootstrap = bootstrap
+        self._topic = topic
+
+    def expand(self, dead_letters):
+        return dead_letters | beam.ParDo(_PublishDeadLetter(self._bootstrap, self._topic))

@@ -7,7 +7,7 @@ import uuid
 
 import pyarrow.parquet as pq
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 
 from lineage.verify import passed, verify
 from pipelines import kafka_io
@@ -32,6 +32,14 @@ def produce(bootstrap, topic, payloads, partitions=3):
     return coordinates
 
 
+def consume_all(bootstrap, topic):
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=5000)
+    messages = list(consumer)
+    consumer.close()
+    return messages
+
+
 def config(bootstrap, topic, output, **kafka):
     return parse_config({
         "input": f"kafka://{bootstrap}/{topic}", "output": str(output),
@@ -53,7 +61,8 @@ def test_bounded_runs_account_for_every_offset_and_resume_exactly(kafka_broker, 
     payloads.append(None)  # a tombstone
     payloads.append(b'{"text": "' + b"x" * 300 + b'"}')  # over the payload limit below
     first = produce(kafka_broker, topic, payloads)
-    settings = config(kafka_broker, topic, tmp_path / "out")
+    settings = config(kafka_broker, topic, tmp_path / "out",
+                      dead_letter_topic=f"{topic}-dead")
     settings.source.max_payload_bytes = 200
 
     summary = launcher.run(settings, ["--runner=DirectRunner"])
@@ -67,6 +76,9 @@ def test_bounded_runs_account_for_every_offset_and_resume_exactly(kafka_broker, 
     tombstone = next(row for row in quarantine if row["reason"] == "empty_payload")
     assert (tombstone["partition"], tombstone["offset"]) in first
     assert tombstone["payload"] is None
+    published = consume_all(kafka_broker, f"{topic}-dead")
+    assert sorted(dict(m.headers)["record_id"].decode() for m in published) == sorted(
+        row["record_id"] for row in quarantine)
     ranges = read_rows(tmp_path / "out" / "lineage" / "source_ranges")
     assert sum(row["messages_read"] for row in ranges) == len(payloads)
     assert {row["partition"] for row in ranges} == {0, 1, 2}
