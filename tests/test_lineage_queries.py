@@ -3,14 +3,11 @@ and PII documents: trace, why, redactions, duplicates, from-offset, from-source,
 sql, and verify (passing on the honest run, failing by name once a lineage or shard row is gone).
 """
 
-import importlib.util
 import json
 import os
-import re
 import shutil
 
 import pyarrow.parquet as pq
-import pydantic
 import pytest
 from click.testing import CliRunner
 
@@ -19,10 +16,6 @@ from lineage.cli import lineage as lineage_cli
 from lineage.queries import Lineage, RecordNotFound
 from pipelines import run as launcher
 from pipelines.config import parse_config
-from transforms import registry
-from transforms.stage import DocumentProcessor, PerDocumentStage, Verdict
-
-HAS_PII_STAGE = importlib.util.find_spec("transforms.pii") is not None
 
 TOMATOES = ("Growing tomatoes on a small balcony is easier than most people expect, "
             "given a deep pot and six hours of sun.")
@@ -48,32 +41,6 @@ LINES = [
 MIN_CHARS = 20
 
 
-# -- a stand-in for the pii stage, used only where transforms/pii.py does not exist: it records
-# what the real stage records (scores: entity type -> spans; details.operators), so the
-# redactions query is exercised on a real run either way.
-
-class EmailSpotterParams(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-
-class EmailSpotter(DocumentProcessor):
-    name = "pii"
-    _pattern = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
-
-    def process(self, document):
-        spans = len(self._pattern.findall(document.text))
-        if not spans:
-            return Verdict.keep()
-        return Verdict.modify(self._pattern.sub("<EMAIL_ADDRESS>", document.text),
-                              reason="pii_redacted", scores={"EMAIL_ADDRESS": spans},
-                              details={"operators": {"EMAIL_ADDRESS": "replace"}})
-
-
-class EmailSpotterStage(PerDocumentStage):
-    def __init__(self, params=None, **kwargs):
-        super().__init__(EmailSpotter(), **kwargs)
-
-
 def write_input(path):
     with open(path, "w", encoding="utf-8") as handle:
         for line in LINES:
@@ -94,16 +61,9 @@ def run(tmp_path_factory):
     input_path = str(folder / "input.jsonl")
     write_input(input_path)
     output = str(folder / "out")
-    monkeypatch = pytest.MonkeyPatch()
-    if not HAS_PII_STAGE:
-        monkeypatch.setitem(registry.STAGES, "pii", registry.StageSpec(
-            __name__, "EmailSpotterStage", "EmailSpotterParams"))
-    try:
-        config = parse_config({"input": input_path, "output": output, "stages": [
-            {"normalize": {"min_chars": MIN_CHARS}}, "exact_dedup", "pii"]})
-        summary = launcher.run(config, ["--runner=DirectRunner"])
-    finally:
-        monkeypatch.undo()
+    config = parse_config({"input": input_path, "output": output, "stages": [
+        {"normalize": {"min_chars": MIN_CHARS}}, "exact_dedup", "pii"]})
+    summary = launcher.run(config, ["--runner=DirectRunner"])
     return {"summary": summary, "output": output, "input": input_path,
             "lineage": Lineage(output)}
 
@@ -339,7 +299,6 @@ def test_cli_answers_as_tables_and_json(run):
     assert "events:" in runner.invoke(lineage_cli, ["sql", "--help"]).output
 
 
-@pytest.mark.skipif(not HAS_PII_STAGE, reason="transforms/pii.py does not exist")
 def test_the_run_used_the_real_pii_stage(run):
     [story] = run["lineage"].trace("pii-1")
     pii_event = next(e for e in story["events"] if e["stage"] == "pii")
