@@ -10,14 +10,17 @@ from typing import Optional
 import click
 
 
-class _DropUnusedCloudClientWarning(logging.Filter):
-    """Beam warns at import about Google Cloud clients that only Dataflow/GCS runs need."""
+class _DropBeamNoise(logging.Filter):
+    """Beam warns on the root logger about Google Cloud clients that only Dataflow/GCS runs need,
+    and about gRPC channels while a portable runner starts: nothing a user can act on."""
+    _NOISE = ("apitools not found", "Waiting for grpc channel to be ready")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
+        message = record.getMessage()
+        return not any(noise in message for noise in self._NOISE)
 
 
-logging.getLogger().addFilter(_DropUnusedCloudClientWarning())
+logging.getLogger().addFilter(_DropBeamNoise())
 
 from lineage import bias_cli  # noqa: E402
 from lineage import cli as lineage_cli  # noqa: E402
@@ -75,9 +78,12 @@ def run(input_: Optional[str], output: Optional[str], stages: Optional[str],
         click.echo(f"run failed: {type(error).__name__}: {error}", err=True)
         sys.exit(1)
     counts = summary.counts
-    click.echo(f"run {summary.run_id} succeeded: {counts['read']} read, "
-               f"{counts['written']} written, {counts['dropped']} dropped, "
-               f"{counts['errored']} quarantined")
+    if counts is None:
+        click.echo(f"run {summary.run_id} succeeded")
+    else:
+        click.echo(f"run {summary.run_id} succeeded: {counts['read']} read, "
+                   f"{counts['written']} written, {counts['dropped']} dropped, "
+                   f"{counts['errored']} quarantined")
     click.echo(f"  curated shards: {summary.layout.data}/")
     click.echo(f"  quarantine:     {summary.layout.quarantine}/")
     click.echo(f"  lineage:        {summary.layout.lineage}/")

@@ -67,6 +67,8 @@ def pipeline_options(config: WinnowConfig, beam_args: Sequence[str]) -> Pipeline
         if isinstance(value, bool):
             if value:
                 flags.append(f"--{key}")
+        elif isinstance(value, list):
+            flags.extend(f"--{key}={item}" for item in value)
         else:
             flags.append(f"--{key}={value}")
     flags.extend(beam_args)
@@ -105,8 +107,14 @@ def _version(distribution: str) -> str:
         return "unknown"
 
 
-def run_counts(output_dir: str, run_id: str) -> Dict[str, int]:
-    """Records read, written, dropped and dead-lettered by a run, from its lineage."""
+def run_counts(output_dir: str, run_id: str) -> Optional[Dict[str, int]]:
+    """Records read, written, dropped and dead-lettered by a run, from its lineage.
+
+    None for an output on a remote filesystem (gs://, s3://, ...): the lineage queries read local
+    folders; query such output with any Parquet engine (see the README).
+    """
+    if "://" in output_dir:
+        return None
     connection = open_store(output_dir)
     read = connection.execute("SELECT count(*) FROM records WHERE run_id = ?",
                               [run_id]).fetchone()[0]
@@ -177,8 +185,8 @@ def run(config: WinnowConfig, beam_args: Sequence[str] = (),
     counts = run_counts(layout.root, run_id)
     write_run_row(layout, dict(runs_row, status="succeeded", error=None,
                                finished_at=datetime.datetime.now(datetime.timezone.utc),
-                               counts=sorted(counts.items())))
+                               counts=sorted(counts.items()) if counts else None))
     openlineage.run_completed(config, run_id)
-    if (config.input.startswith(build.KAFKA_SCHEME) and config.source.kafka.commit):
+    if config.input.startswith(build.KAFKA_SCHEME) and config.source.kafka.commit:
         _commit_kafka_offsets(config, layout, run_id)
     return RunSummary(run_id, "succeeded", layout, counts)
