@@ -57,9 +57,11 @@ def make_source(config: WinnowConfig) -> beam.PTransform:
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: WinnowConfig, run_id: str,
-                   layout: OutputLayout) -> None:
-    """Adds the whole run described by ``config`` to ``pipeline``."""
-    source: SourceOutput = pipeline | "Read" >> make_source(config)
+                   layout: OutputLayout) -> beam.PTransform:
+    """Adds the whole run described by ``config`` to ``pipeline``; returns the applied source
+    transform (a bounded Kafka source knows then which offsets the run will read)."""
+    source_transform = make_source(config)
+    source: SourceOutput = pipeline | "Read" >> source_transform
     ingested = source.messages | "Ingest" >> ParseMessages(config.source.max_payload_bytes)
     lineage = [ingested.lineage,
                source.ranges | "SourceRanges" >> beam.Map(lineage_rows.source_range)]
@@ -101,6 +103,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: WinnowConfig, run_id: str,
     _ = (flatten_outputs("AllLineage", lineage, pipeline)
          | "WriteLineage" >> WriteLineage(layout.lineage, run_id,
                                           sink.lineage_target_shard_bytes))
+    return source_transform
 
 
 class _WindowByArrival(beam.PTransform):

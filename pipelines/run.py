@@ -135,14 +135,22 @@ def write_run_row(layout: OutputLayout, row: dict) -> None:
         pq.write_table(table, handle, compression="zstd")
 
 
-def _commit_kafka_offsets(config: WinnowConfig, layout: OutputLayout, run_id: str) -> None:
-    from pipelines import kafka_io  # pylint: disable=import-outside-toplevel
-    bootstrap, topic = build.parse_kafka_url(config.input)
-    connection = open_store(layout.root)
-    ranges = connection.execute(
-        "SELECT \"partition\", max(end_offset) FROM source_ranges WHERE run_id = ? "
-        "GROUP BY ALL", [run_id]).fetchall()
-    offsets = {(topic, partition): end for partition, end in ranges}
+def _commit_kafka_offsets(config: WinnowConfig, source, layout: OutputLayout,
+                          run_id: str) -> None:
+    """Commits what the run read: the planned end offsets of a bounded read, or the ranges a
+    streaming read recorded in the lineage."""
+    # pylint: disable=import-outside-toplevel
+    from pipelines import kafka_io
+    from pipelines.sources.kafka import offsets_to_commit
+    bootstrap, _ = build.parse_kafka_url(config.input)
+    if config.source.kafka.bounded:
+        offsets = offsets_to_commit(source.plans)
+    else:
+        connection = open_store(layout.root)
+        offsets = offsets_to_commit(dict(zip(("source", "partition", "end_offset"), row))
+                                    for row in connection.execute(
+            "SELECT source, \"partition\", max(end_offset) FROM source_ranges "
+            "WHERE run_id = ? GROUP BY ALL", [run_id]).fetchall())
     if offsets:
         kafka_io.commit_offsets(bootstrap, config.source.kafka.group, offsets)
         _LOG.info("committed offsets for group %s: %s", config.source.kafka.group, offsets)
@@ -173,7 +181,7 @@ def run(config: WinnowConfig, beam_args: Sequence[str] = (),
     openlineage.run_started(config, run_id)
     try:
         pipeline = beam.Pipeline(options=options)
-        build.build_pipeline(pipeline, config, run_id, layout)
+        source = build.build_pipeline(pipeline, config, run_id, layout)
         result = pipeline.run()
         result.wait_until_finish()
     except BaseException as error:
@@ -188,5 +196,5 @@ def run(config: WinnowConfig, beam_args: Sequence[str] = (),
                                counts=sorted(counts.items()) if counts else None))
     openlineage.run_completed(config, run_id)
     if config.input.startswith(build.KAFKA_SCHEME) and config.source.kafka.commit:
-        _commit_kafka_offsets(config, layout, run_id)
+        _commit_kafka_offsets(config, source, layout, run_id)
     return RunSummary(run_id, "succeeded", layout, counts)
