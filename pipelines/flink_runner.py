@@ -63,6 +63,8 @@ import time
 import zipfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from pipelines.cache import cache_dir
+
 _LOGGER = logging.getLogger(__name__)
 
 # The newest Beam release whose Flink runner and all of its dependencies the reachable Maven
@@ -156,14 +158,6 @@ def _kafka_bundle(beam_version: str) -> _Bundle:
             ("org.slf4j", "slf4j-simple", SLF4J_VERSION, ()),
         ),
         required_jar=f"beam-sdks-java-io-kafka-{beam_version}.jar")
-
-
-def cache_dir() -> pathlib.Path:
-    """The root of Winnow's local cache: ``$WINNOW_CACHE`` or ``~/.cache/winnow``."""
-    configured = os.environ.get("WINNOW_CACHE")
-    if configured:
-        return pathlib.Path(configured).expanduser()
-    return pathlib.Path.home() / ".cache" / "winnow"
 
 
 def jar_cache_dir() -> pathlib.Path:

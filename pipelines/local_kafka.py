@@ -43,6 +43,8 @@ import time
 import uuid
 from typing import Collection, Dict, Optional, Union
 
+from pipelines.cache import cache_dir
+
 _LOGGER = logging.getLogger(__name__)
 
 # The Kafka release the local broker runs. kafka-python 3.0.x negotiates every API Winnow uses
@@ -90,14 +92,6 @@ class Broker:
     data_dir: str
     log_path: str
     kafka_version: str
-
-
-def cache_dir() -> pathlib.Path:
-    """The root of Winnow's local cache: ``$WINNOW_CACHE`` or ``~/.cache/winnow``."""
-    configured = os.environ.get("WINNOW_CACHE")
-    if configured:
-        return pathlib.Path(configured).expanduser()
-    return pathlib.Path.home() / ".cache" / "winnow"
 
 
 def default_data_dir() -> pathlib.Path:

@@ -25,6 +25,8 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
+from pipelines.cache import cache_dir
+
 from apache_beam.version import __version__ as BEAM_VERSION
 
 PRISM_PACKAGE = "github.com/apache/beam/sdks/v2/go/cmd/prism"
@@ -42,8 +44,7 @@ def prism_path(beam_version: str = BEAM_VERSION) -> pathlib.Path:
 
     That is ``$WINNOW_CACHE/prism-<version>/prism``, by default under ``~/.cache/winnow``.
     """
-    root = os.environ.get("WINNOW_CACHE") or os.path.join("~", ".cache", "winnow")
-    return pathlib.Path(root).expanduser() / f"prism-{beam_version}" / "prism"
+    return cache_dir() / f"prism-{beam_version}" / "prism"
 
 
 def ensure_prism(beam_version: str = BEAM_VERSION, timeout_s: float = 1200.0) -> pathlib.Path:
