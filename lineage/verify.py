@@ -15,7 +15,9 @@ unique_events              no (record, stage, action) event is stored twice
 no_event_after_terminal    nothing happens to a record after its terminal event
 no_orphan_events           every event and edge belongs to an ingested record of the run
 errored_in_quarantine      every errored record has a quarantine row, and vice versa
-duplicate_target_written   every ``duplicate_of`` target of the run was written
+duplicate_target_kept      every ``duplicate_of`` target was kept by the stage that dropped the
+                           duplicate (it then has its own single fate: written, or dropped by a
+                           later stage)
 written_in_one_shard       every written record has exactly one ``written_to`` edge, and every
                            such edge a ``written`` event
 shard_rows_match           each shard holds exactly the records lineage places in it, at the
@@ -44,7 +46,7 @@ CHECK_DESCRIPTIONS = {
     "no_event_after_terminal": "no stage acts on a record after its terminal event",
     "no_orphan_events": "every event and edge belongs to a record the run read",
     "errored_in_quarantine": "every errored record has a quarantine row, and vice versa",
-    "duplicate_target_written": "every record a duplicate was dropped for was written",
+    "duplicate_target_kept": "every record a duplicate was dropped for was kept by that stage",
     "written_in_one_shard": "every written record has exactly one written_to edge, and back",
     "shard_rows_match": "each shard holds exactly the records lineage places in it, at those rows",
     "offsets_accounted": "every message of every file/partition read is a record, once",
@@ -88,11 +90,14 @@ CHECKS = {
         SELECT record_id, 'quarantine row without errored event' FROM quarantine
         WHERE run_id = $run AND record_id NOT IN (
             SELECT record_id FROM events WHERE run_id = $run AND action = 'errored')""",
-    "duplicate_target_written": """
-        SELECT d.record_id, d.target_id, d.target_run_id FROM edges d
+    "duplicate_target_kept": """
+        SELECT d.record_id, drop.stage, d.target_id, d.target_run_id FROM edges d
+        JOIN events drop ON drop.run_id = d.run_id AND drop.record_id = d.record_id
+                        AND drop.action = 'dropped'
         WHERE d.run_id = $run AND d.edge_type = 'duplicate_of' AND NOT EXISTS (
-            SELECT 1 FROM events w WHERE w.run_id = d.target_run_id
-              AND w.record_id = d.target_id AND w.action = 'written')""",
+            SELECT 1 FROM events k WHERE k.run_id = d.target_run_id
+              AND k.record_id = d.target_id AND k.stage = drop.stage
+              AND k.action IN ('passed', 'modified'))""",
     "written_in_one_shard": f"""
         WITH e AS (SELECT record_id, count(*) AS n FROM events
                    WHERE run_id = $run AND action = 'written' GROUP BY record_id),

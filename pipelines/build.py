@@ -70,7 +70,10 @@ def build_pipeline(pipeline: beam.Pipeline, config: WinnowConfig, run_id: str,
     documents = ingested.documents
     stage_configs = config.stage_configs()
     for seq, stage_config in enumerate(stage_configs, start=1):
-        stage = registry.make_stage(stage_config.name, stage_config.params,
+        params = stage_config.params
+        if "run_id" in type(params).model_fields and params.run_id is None:
+            params = params.model_copy(update={"run_id": run_id})  # e.g. minhash_dedup's index
+        stage = registry.make_stage(stage_config.name, params,
                                     annotate_only=config.annotate_only, seq=seq)
         result = documents | f"{seq:02d}_{stage_config.name}" >> stage
         documents = result.documents
