@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from typing import Optional
@@ -22,7 +21,7 @@ class _DropBeamNoise(logging.Filter):
 
 logging.getLogger().addFilter(_DropBeamNoise())
 
-from lineage import bias_cli  # noqa: E402
+from lineage import report_cli  # noqa: E402
 from lineage import cli as lineage_cli  # noqa: E402
 from transforms import quality_cli  # noqa: E402
 from pipelines.config import ConfigError, load_config, with_overrides  # noqa: E402
@@ -52,10 +51,12 @@ def main(verbose: bool) -> None:
               help="Comma-separated stages, in order; replaces the config's list.")
 @click.option("--annotate-only", is_flag=True,
               help="Record every score and decision, drop nothing.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No live progress (counts, throughput, ETA) while the pipeline runs.")
 @click.argument("config_and_beam_options", nargs=-1, type=click.UNPROCESSED,
                 metavar="[CONFIG] [BEAM OPTIONS]...")
 def run(input_: Optional[str], output: Optional[str], stages: Optional[str],
-        annotate_only: bool, config_and_beam_options) -> None:
+        annotate_only: bool, quiet: bool, config_and_beam_options) -> None:
     """Run a curation pipeline.
 
     CONFIG is an optional YAML file; any other --option is passed to Beam
@@ -73,7 +74,7 @@ def run(input_: Optional[str], output: Optional[str], stages: Optional[str],
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
     try:
-        summary = launcher.run(settings, args)
+        summary = launcher.run(settings, args, quiet=quiet)
     except Exception as error:  # pylint: disable=broad-except
         click.echo(f"run failed: {type(error).__name__}: {error}", err=True)
         sys.exit(1)
@@ -87,6 +88,8 @@ def run(input_: Optional[str], output: Optional[str], stages: Optional[str],
     click.echo(f"  curated shards: {summary.layout.data}/")
     click.echo(f"  quarantine:     {summary.layout.quarantine}/")
     click.echo(f"  lineage:        {summary.layout.lineage}/")
+    if summary.report:
+        click.echo(f"  report:         {summary.report}")
     click.echo(f"  check it:       winnow lineage verify {summary.layout.root}")
 
 
@@ -175,13 +178,7 @@ def produce(file: str, topic: str, bootstrap: Optional[str], partitions: Optiona
     count = kafka_io.produce_jsonl(file, bootstrap, topic, partitions)
     click.echo(f"produced {count} messages to {topic} on {bootstrap}")
 
-
-@main.group()
-def report() -> None:
-    """Reports computed from a run's output and lineage."""
-
-
-report.add_command(bias_cli.bias)
+main.add_command(report_cli.report)
 
 
 if __name__ == "__main__":

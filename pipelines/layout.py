@@ -8,6 +8,7 @@
       lineage/
         records/ events/ edges/ source_ranges/  <run_id>-SSSSS-of-NNNNN.parquet
         runs/        one file per finished run  <run_id>.parquet
+      report/        run reports (winnow report)  <run_id>.html, <run_id>/*.png
 
 Runs never overwrite each other: several runs can share one output folder, told apart by run id.
 """

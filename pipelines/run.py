@@ -11,7 +11,6 @@ import dataclasses
 import datetime
 import hashlib
 import importlib.metadata
-import json
 import logging
 import os
 import subprocess
@@ -25,7 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from lineage import openlineage
 from lineage.store import open_store
-from pipelines import build
+from pipelines import build, progress
 from pipelines.config import ConfigError, WinnowConfig
 from pipelines.layout import OutputLayout, new_run_id
 from schemas import lineage as lineage_schema
@@ -38,8 +37,9 @@ class RunSummary:
     run_id: str
     status: str
     layout: OutputLayout
-    counts: Dict[str, int]
+    counts: Optional[Dict[str, int]]
     error: Optional[str] = None
+    report: Optional[str] = None  # the HTML run report
 
 
 def check_input(config: WinnowConfig) -> None:
@@ -157,7 +157,7 @@ def _commit_kafka_offsets(config: WinnowConfig, source, layout: OutputLayout,
 
 
 def run(config: WinnowConfig, beam_args: Sequence[str] = (),
-        run_id: Optional[str] = None) -> RunSummary:
+        run_id: Optional[str] = None, quiet: bool = True) -> RunSummary:
     """Runs the pipeline described by ``config`` and records it; raises on failure."""
     check_input(config)
     options = pipeline_options(config, beam_args)
@@ -182,8 +182,7 @@ def run(config: WinnowConfig, beam_args: Sequence[str] = (),
     try:
         pipeline = beam.Pipeline(options=options)
         source = build.build_pipeline(pipeline, config, run_id, layout)
-        result = pipeline.run()
-        result.wait_until_finish()
+        progress.run_pipeline(pipeline, quiet=quiet, title=f"winnow {run_id}")
     except BaseException as error:
         openlineage.run_failed(config, run_id, error)
         write_run_row(layout, dict(
@@ -197,4 +196,6 @@ def run(config: WinnowConfig, beam_args: Sequence[str] = (),
     openlineage.run_completed(config, run_id)
     if config.input.startswith(build.KAFKA_SCHEME) and config.source.kafka.commit:
         _commit_kafka_offsets(config, source, layout, run_id)
-    return RunSummary(run_id, "succeeded", layout, counts)
+    from lineage.report import write_report_after_run  # pylint: disable=import-outside-toplevel
+    report = None if "://" in layout.root else write_report_after_run(layout.root, run_id)
+    return RunSummary(run_id, "succeeded", layout, counts, report=report)

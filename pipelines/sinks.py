@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
 from lineage import rows as lineage_rows
 from pipelines.parquet_shards import WriteParquetShards
 from schemas import lineage as lineage_schema
 from schemas.dead_letters import QUARANTINE
 from schemas.documents import CURATED
+from transforms.stage import METRICS_NAMESPACE
 
 SINK_VERSION = "1"
 
@@ -43,6 +45,7 @@ class WriteCuratedShards(beam.PTransform):
 
         def lineage_of(placement):
             record_id, shard, row_index = placement
+            Metrics.counter(METRICS_NAMESPACE, f"{lineage_schema.SINK_STAGE}.written").inc()
             yield lineage_rows.event(lineage_schema.SINK_STAGE, seq, SINK_VERSION, record_id,
                                      lineage_schema.WRITTEN)
             yield lineage_rows.written_to(record_id, shard, row_index)

@@ -303,8 +303,6 @@ class _Router:
         self._rows = rows
 
     def setup(self):
-        self._kept = _counter(self._info, lineage_schema.PASSED)
-        self._dropped = _counter(self._info, lineage_schema.DROPPED)
         self._unresolved = _counter(self._info, "unresolved")
 
     def route(self, carried: _Carried, node: Optional[NodeState]):
@@ -313,12 +311,10 @@ class _Router:
             document = document.annotate(
                 minhash_signature=signature_list(signature_from_bytes(signature)))
         if node is not None and node.status == DROPPED:
-            self._dropped.inc()
             target = node.target
             yield from self._info.route_duplicate(document, target.record_id, target.similarity,
                                                   target.run_id)
             return
-        self._kept.inc()
         details = None
         if node is not None and node.status == OPEN:
             self._unresolved.inc()

@@ -165,6 +165,10 @@ class StageInfo:
     seq: int
     annotate_only: bool
 
+    def count(self, action: str) -> None:
+        """Counts an outcome in Beam metrics (``winnow:<stage>.<action>``), for live progress."""
+        Metrics.counter(METRICS_NAMESPACE, f"{self.name}.{action}").inc()
+
     def event(self, record_id: str, action: str, **fields) -> pvalue.TaggedOutput:
         """A lineage event of this stage, tagged for the lineage output."""
         return pvalue.TaggedOutput(LINEAGE_TAG, lineage_rows.event(
@@ -182,10 +186,12 @@ class StageInfo:
             details["duplicate_of_run"] = kept_run_id
         if self.annotate_only:
             details["would_drop"] = True
+            self.count(lineage_schema.PASSED)
             yield self.event(document.id, lineage_schema.PASSED, reason="duplicate",
                              value=similarity, details=details)
             yield document
             return
+        self.count(lineage_schema.DROPPED)
         yield self.event(document.id, lineage_schema.DROPPED, reason="duplicate",
                          value=similarity, details=details)
         yield pvalue.TaggedOutput(LINEAGE_TAG, lineage_rows.duplicate_of(
@@ -193,6 +199,7 @@ class StageInfo:
 
     def route_kept(self, document: Document, **fields):
         """The outputs for a document a deduplication stage keeps."""
+        self.count(lineage_schema.PASSED)
         yield self.event(document.id, lineage_schema.PASSED, **fields)
         yield document
 

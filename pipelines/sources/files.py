@@ -91,11 +91,11 @@ class ReadDocumentFiles(beam.PTransform):
 
     def __init__(self, patterns):
         super().__init__()
-        self._patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+        self.patterns = [patterns] if isinstance(patterns, str) else list(patterns)
 
     def expand(self, pbegin):
         files = (pbegin
-                 | "Patterns" >> beam.Create(self._patterns)
+                 | "Patterns" >> beam.Create(self.patterns)
                  | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.DISALLOW)
                  | "Reshuffle" >> beam.Reshuffle())
         outputs = files | "Read" >> beam.ParDo(_ReadFileDoFn()).with_outputs(
