@@ -55,7 +55,8 @@ def check_input(config: WinnowConfig) -> None:
         except ValueError as error:
             raise ConfigError(str(error)) from None
         return
-    matched = FileSystems.match([config.input])[0].metadata_list
+    pattern = os.path.join(config.input, "*") if os.path.isdir(config.input) else config.input
+    matched = FileSystems.match([pattern])[0].metadata_list
     if not matched:
         raise ConfigError(f"input {config.input!r} matches no file")
 

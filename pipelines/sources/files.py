@@ -9,6 +9,7 @@ payload. Each file is read by one worker; give large inputs as many files.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Iterable
 
 import apache_beam as beam
@@ -47,7 +48,8 @@ class _ReadFileDoFn(beam.DoFn):
         read = skipped = 0
         line_number = 0
         with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
-            for line_number, line in enumerate(handle, start=1):
+            # Beam's compressed file objects have readline() but are not iterable.
+            for line_number, line in enumerate(iter(handle.readline, b""), start=1):
                 payload = line.rstrip(b"\r\n")
                 if not payload.strip():
                     skipped += 1
@@ -85,13 +87,17 @@ class ReadDocumentFiles(beam.PTransform):
     """Reads JSONL and Parquet files matching one or more paths or globs.
 
     Args:
-      patterns: a path/glob or a list of them (local paths or any Beam filesystem URL).
+      patterns: a path/glob or a list of them (local paths or any Beam filesystem URL); a local
+        folder stands for every file directly in it.
         A pattern that matches nothing fails the pipeline: a typo must not look like an empty input.
     """
 
     def __init__(self, patterns):
         super().__init__()
-        self.patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+        patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+        # A local folder means every file directly in it.
+        self.patterns = [os.path.join(pattern, "*") if os.path.isdir(pattern) else pattern
+                         for pattern in patterns]
 
     def expand(self, pbegin):
         files = (pbegin
