@@ -64,6 +64,11 @@ def describe(summary: launcher.RunSummary, say: Callable[[str], None] = print,
     say(f"  quarantine (Parquet)    {layout.quarantine}/")
     say(f"  lineage tables          {layout.lineage}/"
         "{records,events,edges,source_ranges,runs}/")
+    if summary.report:
+        say(f"  run report (HTML)       {summary.report}")
     say("Try:")
     say(f"  .venv/bin/winnow lineage verify {layout.root}")
+    say(f"  .venv/bin/winnow lineage funnel {layout.root}")
     say(f"  .venv/bin/winnow lineage trace {layout.root} {example_record or 'sample-013'}")
+    say(f"  .venv/bin/winnow lineage why {layout.root} sample-024")
+    say(f"  .venv/bin/winnow report bias {layout.root}")
