@@ -63,7 +63,7 @@ import time
 import zipfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from pipelines.cache import cache_dir
+from pipelines.local_tools import cache_dir, java_executable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -637,11 +637,7 @@ def _ensure_launcher(path: pathlib.Path, main_class: str, class_path: Sequence[s
 
 
 def _java() -> str:
-    """The ``java`` launcher: ``$JAVA_HOME/bin/java`` if set, else the one on the ``PATH``."""
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and os.access(os.path.join(java_home, "bin", "java"), os.X_OK):
-        return os.path.join(java_home, "bin", "java")
-    java = shutil.which("java")
+    java = java_executable()
     if java is None:
         raise FlinkRunnerError("Java (17 or later) is needed for the Flink job server and is "
                                "not on the PATH")

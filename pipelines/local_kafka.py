@@ -43,7 +43,7 @@ import time
 import uuid
 from typing import Collection, Dict, Optional, Union
 
-from pipelines.cache import cache_dir
+from pipelines.local_tools import cache_dir, java_executable
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -321,10 +321,7 @@ def _free_port(exclude: Collection[int] = ()) -> int:
 
 
 def _java() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and os.access(os.path.join(java_home, "bin", "java"), os.X_OK):
-        return os.path.join(java_home, "bin", "java")
-    java = shutil.which("java")
+    java = java_executable()
     if java is None:
         raise LocalKafkaError("Java (17 or newer) is needed to run the local Kafka broker")
     return java

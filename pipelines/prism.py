@@ -25,7 +25,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
-from pipelines.cache import cache_dir
+from pipelines.local_tools import cache_dir
 
 from apache_beam.version import __version__ as BEAM_VERSION
 
