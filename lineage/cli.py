@@ -81,7 +81,18 @@ _run_option = click.option("--run", "run_id", metavar="RUN",
                            help="Only this run (default: every run in the folder).")
 
 
-@click.group()
+class _LineageGroup(click.Group):
+    """Turns a record that is not in the lineage into a message and exit status 1."""
+
+    def invoke(self, ctx):
+        from lineage.queries import RecordNotFound  # pylint: disable=import-outside-toplevel
+        try:
+            return super().invoke(ctx)
+        except RecordNotFound as error:
+            _not_found(error)
+
+
+@click.group(cls=_LineageGroup)
 def lineage() -> None:
     """Query and check a run's record-level lineage.
 
@@ -133,12 +144,7 @@ def verify(output_dir: str, run_id: Optional[str], as_json: bool, limit: int) ->
 @_as_json
 def trace(output_dir: str, record: str, run_id: Optional[str], as_json: bool) -> None:
     """Show a record's origin, what every stage did, and where it landed (or its fate)."""
-    from lineage.queries import RecordNotFound  # pylint: disable=import-outside-toplevel
-    try:
-        stories = _open(output_dir).trace(record, run_id)
-    except RecordNotFound as error:
-        _not_found(error)
-        return
+    stories = _open(output_dir).trace(record, run_id)
     if as_json:
         _emit_json(stories)
         return
@@ -168,12 +174,7 @@ def trace(output_dir: str, record: str, run_id: Optional[str], as_json: bool) ->
 def why(output_dir: str, record: str, run_id: Optional[str], as_json: bool) -> None:
     """Why a record was dropped: stage, rule, value and threshold; for a duplicate, the record
     kept in its place and the similarity."""
-    from lineage.queries import RecordNotFound  # pylint: disable=import-outside-toplevel
-    try:
-        answers = _open(output_dir).why(record, run_id)
-    except RecordNotFound as error:
-        _not_found(error)
-        return
+    answers = _open(output_dir).why(record, run_id)
     if as_json:
         _emit_json(answers)
         return
@@ -200,12 +201,7 @@ def why(output_dir: str, record: str, run_id: Optional[str], as_json: bool) -> N
 def redactions(output_dir: str, record: Optional[str], run_id: Optional[str], by_record: bool,
                as_json: bool) -> None:
     """PII entity types and counts, for one RECORD or per run. Never values."""
-    from lineage.queries import RecordNotFound  # pylint: disable=import-outside-toplevel
-    try:
-        answer = _open(output_dir).redactions(record, run_id, by_record)
-    except RecordNotFound as error:
-        _not_found(error)
-        return
+    answer = _open(output_dir).redactions(record, run_id, by_record)
     if as_json:
         _emit_json(answer)
         return
@@ -228,12 +224,7 @@ def redactions(output_dir: str, record: Optional[str], run_id: Optional[str], by
 @_as_json
 def duplicates(output_dir: str, record: str, run_id: Optional[str], as_json: bool) -> None:
     """Every record removed in favour of RECORD (directly, or through a chain of duplicates)."""
-    from lineage.queries import RecordNotFound  # pylint: disable=import-outside-toplevel
-    try:
-        rows = _open(output_dir).duplicates(record, run_id)
-    except RecordNotFound as error:
-        _not_found(error)
-        return
+    rows = _open(output_dir).duplicates(record, run_id)
     if as_json:
         _emit_json(rows)
         return
@@ -320,12 +311,7 @@ def erasure(output_dir: str, source_or_domain: str, run_id: Optional[str],
 @_as_json
 def funnel(output_dir: str, run: Optional[str], as_json: bool) -> None:
     """Records in, kept, dropped by stage and reason, and dead-lettered (default: latest run)."""
-    from lineage.queries import RecordNotFound  # pylint: disable=import-outside-toplevel
-    try:
-        answer = _open(output_dir).funnel(run)
-    except RecordNotFound as error:
-        _not_found(error)
-        return
+    answer = _open(output_dir).funnel(run)
     if as_json:
         _emit_json(answer)
         return
