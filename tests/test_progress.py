@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import progress
+from pipelines import input_size, progress
 from pipelines.sources.files import ReadDocumentFiles
 from transforms.parse import ParseMessages
 from transforms.stage import DeadLetter, DocumentProcessor, PerDocumentStage, Verdict
@@ -191,13 +191,13 @@ def test_file_size_estimates(tmp_path):
     lines = [json.dumps({"id": str(n), "text": "x" * (50 + n % 200)}) for n in range(20000)]
     plain = tmp_path / "big.jsonl"
     plain.write_text("\n".join(lines) + "\n\n")
-    assert plain.stat().st_size > 2 * progress.SAMPLE_BYTES
-    estimate = progress.estimate_file_records([str(plain)])
+    assert plain.stat().st_size > 2 * input_size.SAMPLE_BYTES
+    estimate = input_size.estimate_file_records([str(plain)])
     assert not estimate.exact and abs(estimate.records - 20000) < 20000 * 0.05
     small = tmp_path / "small.jsonl.gz"
     with gzip.open(small, "wt") as handle:
         handle.write("\n".join(lines[:500]) + "\n\n\n")
-    assert progress.estimate_file_records([str(small)]) == progress.InputSize(
+    assert input_size.estimate_file_records([str(small)]) == progress.InputSize(
         500, True, "counted in the input files")
     # bzip2 emits text a 900 kB block at a time; random words compress about 3x, like prose.
     words = [f"w{n}" for n in range(5000)]
@@ -206,14 +206,14 @@ def test_file_size_estimates(tmp_path):
              for _ in range(40000)]
     compressed = tmp_path / "prose.jsonl.bz2"
     compressed.write_bytes(bz2.compress(("\n".join(prose) + "\n").encode()))
-    assert compressed.stat().st_size > 2 * progress.SAMPLE_BYTES
-    estimate = progress.estimate_file_records([str(compressed)])
+    assert compressed.stat().st_size > 2 * input_size.SAMPLE_BYTES
+    estimate = input_size.estimate_file_records([str(compressed)])
     assert not estimate.exact and abs(estimate.records - 40000) < 40000 * 0.1
     table = pa.table({"text": ["a", "b", "c"]})
     pq.write_table(table, tmp_path / "rows.parquet")
-    both = progress.estimate_file_records([str(tmp_path / "rows.parquet"), str(small)])
+    both = input_size.estimate_file_records([str(tmp_path / "rows.parquet"), str(small)])
     assert both == progress.InputSize(503, True, "counted in the input files")
-    assert progress.estimate_file_records([str(tmp_path / "nothing-*.jsonl")]) is None
+    assert input_size.estimate_file_records([str(tmp_path / "nothing-*.jsonl")]) is None
 
 
 def test_counts_never_go_back_and_eta_follows_the_rate():
