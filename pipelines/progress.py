@@ -28,9 +28,8 @@ running (what Beam's own Fn API progress requests return) -- in a background thr
 
 **Share done and ETA** need the size of the input, which :class:`ProgressPlan` finds before the job
 starts: for a bounded Kafka read, the offsets planned (``ReadKafkaMessages.plans``; an upper bound,
-since compacted topics have gaps); for Parquet files, the row counts in their footers; for JSONL
-files, an estimate from a sample of the files (:mod:`pipelines.input_size`) (exact for files smaller than the sample; shown with ``~``
-otherwise). "Done" counts records that reached their end: dead-lettered at ingest, dropped or
+since compacted topics have gaps); for files, the Parquet footers' row counts and a sample of the
+JSONL files (:mod:`pipelines.input_size`; shown with ``~`` when estimated). "Done" counts records that reached their end: dead-lettered at ingest, dropped or
 dead-lettered by a stage, or kept by the last stage. In a Beam batch job whole stages finish at
 once after a shuffle (deduplication groups everything first), so the ETA is a rough guide; when
 none can be given the display says what the job is busy with (reading, processing, writing).
