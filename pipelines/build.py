@@ -45,9 +45,17 @@ def parse_kafka_url(url: str):
 def make_source(config: WinnowConfig) -> beam.PTransform:
     """The source transform for ``config.input``: Kafka for ``kafka://`` URLs, else files."""
     if config.input.startswith(KAFKA_SCHEME):
-        from pipelines.sources.kafka import ReadKafkaMessages  # pylint: disable=import-outside-toplevel
+        # pylint: disable=import-outside-toplevel
         bootstrap, topic = parse_kafka_url(config.input)
         kafka = config.source.kafka
+        if kafka.reader == "beam-java":
+            from pipelines.sources.kafka_java import ReadKafkaWithJava
+            return ReadKafkaWithJava(
+                bootstrap, topic, group=kafka.group, start=kafka.start,
+                max_records=kafka.max_records, consumer_config=kafka.consumer_config,
+                java_consumer_config=kafka.java_consumer_config,
+                expansion_service=kafka.expansion_service)
+        from pipelines.sources.kafka import ReadKafkaMessages
         return ReadKafkaMessages(
             bootstrap, topic, group=kafka.group, start=kafka.start, bounded=kafka.bounded,
             max_records=kafka.max_records, idle_timeout_s=kafka.idle_timeout_s,

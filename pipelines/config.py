@@ -25,7 +25,7 @@ A config that does not validate raises :class:`ConfigError`, whose message names
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Literal, Optional, Union
 
 import pydantic
 import yaml
@@ -68,6 +68,23 @@ class KafkaSourceConfig(_Strict):
     dead_letter_topic: Optional[str] = pydantic.Field(
         None, description="also publish dead letters to this topic of the same brokers: the "
         "raw payload, with the reason and source coordinates as headers")
+    reader: Literal["kafka-python", "beam-java"] = pydantic.Field(
+        "kafka-python", description="kafka-python: Winnow's splittable DoFn, on every runner; "
+        "beam-java: Beam's cross-language ReadFromKafka (Java KafkaIO), batch runs on Flink or "
+        "Dataflow")
+    expansion_service: Optional[str] = pydantic.Field(
+        None, description="beam-java: HOST:PORT of a running Java expansion service with "
+        "KafkaIO; default: Winnow starts one for a local Flink run, Beam's own elsewhere")
+    java_consumer_config: Dict[str, str] = pydantic.Field(
+        default_factory=dict, description="beam-java: extra Java consumer properties for "
+        "KafkaIO (e.g. security.protocol)")
+
+    @pydantic.model_validator(mode="after")
+    def _java_reader_is_bounded(self):
+        if self.reader == "beam-java" and not self.bounded:
+            raise ValueError("reader beam-java reads bounded (batch) runs only; streaming runs "
+                             "use reader kafka-python, which runs on Flink and Dataflow too")
+        return self
 
 
 class SourceConfig(_Strict):

@@ -313,6 +313,15 @@ def configure(options, *, jvm_heap: Optional[str] = None, kafka: bool = False):
     return options
 
 
+def is_local_flink(options) -> bool:
+    """Whether ``options`` run on a local embedded Flink (FlinkRunner with no cluster master)."""
+    from apache_beam.options.pipeline_options import (  # pylint: disable=import-outside-toplevel
+        FlinkRunnerOptions, StandardOptions)
+    runner = str(options.view_as(StandardOptions).runner or "").lower()
+    master = (options.view_as(FlinkRunnerOptions).flink_master or "[auto]").strip()
+    return runner in ("flink", "flinkrunner") and master in LOCAL_MASTERS
+
+
 def check_sdk_version() -> Optional[str]:
     """A warning text when the installed Python SDK differs from the job server's Beam version."""
     import apache_beam  # pylint: disable=import-outside-toplevel

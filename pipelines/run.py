@@ -7,6 +7,7 @@ Kafka offsets the run read, so a failed run is simply read again by the next one
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -14,7 +15,7 @@ import importlib.metadata
 import logging
 import os
 import subprocess
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
@@ -54,6 +55,13 @@ def check_input(config: WinnowConfig) -> None:
             build.parse_kafka_url(config.input)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        kafka = config.source.kafka
+        commits_from_lineage = not kafka.bounded or kafka.reader == "beam-java"
+        if kafka.commit and commits_from_lineage and "://" in config.output:
+            raise ConfigError(
+                "this Kafka run commits the offsets its lineage records, and Winnow reads lineage "
+                f"from a local output folder only, not {config.output!r}: use a local output, "
+                "or set source.kafka.commit: false and commit the source_ranges yourself")
         return
     pattern = os.path.join(config.input, "*") if os.path.isdir(config.input) else config.input
     matched = FileSystems.match([pattern])[0].metadata_list
@@ -86,10 +94,38 @@ def pipeline_options(config: WinnowConfig, beam_args: Sequence[str]) -> Pipeline
             from pipelines import prism  # pylint: disable=import-outside-toplevel
             options = PipelineOptions(flags + prism.prism_options())
             options.view_as(StandardOptions).streaming = True
+    java_kafka = _reads_kafka_with_java(config)
+    if java_kafka and standard.runner in ("DirectRunner", "PrismRunner", "direct", "prism"):
+        raise ConfigError(
+            "source.kafka.reader beam-java runs Beam's Java KafkaIO, which the DirectRunner "
+            "cannot run: use --runner=FlinkRunner (a local embedded Flink, or a cluster with "
+            "--flink_master) or DataflowRunner, or reader kafka-python")
     if standard.runner in ("FlinkRunner", "flink"):
         from pipelines import flink_runner  # pylint: disable=import-outside-toplevel
-        options = flink_runner.configure(options)
+        options = flink_runner.configure(options, kafka=java_kafka)
     return options
+
+
+def _reads_kafka_with_java(config: WinnowConfig) -> bool:
+    return (config.input.startswith(build.KAFKA_SCHEME)
+            and config.source.kafka.reader == "beam-java")
+
+
+@contextlib.contextmanager
+def _source_services(config: WinnowConfig, options: PipelineOptions) -> Iterator[WinnowConfig]:
+    """Starts what the source needs while the run lasts; yields the config to build with.
+
+    Only the beam-java Kafka reader needs anything: a Java expansion service (see
+    :func:`pipelines.sources.kafka_java.expansion_service`).
+    """
+    if not _reads_kafka_with_java(config):
+        yield config
+        return
+    from pipelines.sources import kafka_java  # pylint: disable=import-outside-toplevel
+    kafka = config.source.kafka
+    with kafka_java.expansion_service(kafka.expansion_service, options) as address:
+        yield config.model_copy(update={"source": config.source.model_copy(update={
+            "kafka": kafka.model_copy(update={"expansion_service": address})})})
 
 
 def _code_version() -> Optional[str]:
@@ -138,13 +174,13 @@ def write_run_row(layout: OutputLayout, row: dict) -> None:
 
 def _commit_kafka_offsets(config: WinnowConfig, source, layout: OutputLayout,
                           run_id: str) -> None:
-    """Commits what the run read: the planned end offsets of a bounded read, or the ranges a
-    streaming read recorded in the lineage."""
+    """Commits what the run read: the planned end offsets of a bounded kafka-python read, or the
+    ranges that a streaming or Java KafkaIO read recorded in the lineage."""
     # pylint: disable=import-outside-toplevel
     from pipelines import kafka_io
     from pipelines.sources.kafka import offsets_to_commit
     bootstrap, _ = build.parse_kafka_url(config.input)
-    if config.source.kafka.bounded:
+    if config.source.kafka.bounded and not _reads_kafka_with_java(config):
         offsets = offsets_to_commit(source.plans)
     else:
         connection = open_store(layout.root)
@@ -181,9 +217,10 @@ def run(config: WinnowConfig, beam_args: Sequence[str] = (),
     _LOG.info("run %s: %s -> %s", run_id, config.input, layout.root)
     openlineage.run_started(config, run_id)
     try:
-        pipeline = beam.Pipeline(options=options)
-        source = build.build_pipeline(pipeline, config, run_id, layout)
-        progress.run_pipeline(pipeline, quiet=quiet, title=f"winnow {run_id}")
+        with _source_services(config, options) as build_config:
+            pipeline = beam.Pipeline(options=options)
+            source = build.build_pipeline(pipeline, build_config, run_id, layout)
+            progress.run_pipeline(pipeline, quiet=quiet, title=f"winnow {run_id}")
     except BaseException as error:
         openlineage.run_failed(config, run_id, error)
         write_run_row(layout, dict(

@@ -6,7 +6,8 @@ import pytest
 
 from pipelines import run as launcher
 from pipelines.config import parse_config
-from tests.kafka_fixtures import kafka_broker  # noqa: F401  (a fixture for every test module)
+from tests.flink_fixtures import flink_job_server  # noqa: F401  (fixtures for every test module)
+from tests.kafka_fixtures import kafka_broker  # noqa: F401
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO_ROOT, "pipelines", "samples", "sample.jsonl")

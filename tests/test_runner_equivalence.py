@@ -24,8 +24,8 @@ Every stage of :data:`transforms.registry.STAGES` runs, in registry order; one t
 built fails the test. ``quality_model`` needs a model file: the test trains a tiny fastText
 classifier with :func:`transforms.quality_model.train_quality_model`.
 
-All Flink runs share one job server (:class:`pipelines.flink_runner.LocalJobServer`, a session
-fixture); the first run of the session fetches and caches its jars with Maven.
+All Flink runs share one job server (``flink_job_server`` in :mod:`tests.flink_fixtures`); the
+first run of the session fetches and caches its jars with Maven.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ import importlib
 import json
 import os
 import random
-import shutil
 import uuid
 from typing import Any, Dict, List, Tuple
 
@@ -44,7 +43,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lineage import verify as lineage_verify
-from pipelines import flink_runner, kafka_io
+from pipelines import kafka_io
 from pipelines import run as launcher
 from pipelines.config import parse_config
 from transforms import registry
@@ -76,17 +75,6 @@ COMPARED_TABLES = (
 RUN_PLACEHOLDER = "<run>"
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def flink_job_server():
-    """One Flink job server (embedded MiniCluster) for every Flink run of the session."""
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("Java is not installed")
-    if flink_runner.cached_job_server() is None and shutil.which("mvn") is None:
-        pytest.skip("the Flink job server is not cached and Maven is not installed")
-    with flink_runner.LocalJobServer(jvm_heap="1g") as server:
-        yield server
-
 
 @pytest.fixture(scope="module")
 def stage_list(tmp_path_factory) -> List[Any]:

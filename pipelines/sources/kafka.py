@@ -336,12 +336,14 @@ def _account_partition(partition: int, grouped: Mapping[str, Iterable]) -> Dict[
         raise RuntimeError(
             f"Kafka read of {plan.topic}/{partition} ended at {position}, planned "
             f"{plan.end_offset}")
-    return _range_dict(
+    return range_dict(
         plan.topic, partition, plan.start_offset, plan.end_offset, messages_read)
 
 
-def _range_dict(
+def range_dict(
         topic: str, partition: int, start: int, end: int, messages_read: int) -> Dict[str, Any]:
+    """One ``ranges`` entry: ``[start, end)`` of a partition, of which ``messages_read`` were
+    messages (the other offsets hold none: transaction markers, compacted or expired ones)."""
     return {
         "source_kind": raw.KAFKA,
         "source": topic,
@@ -627,7 +629,7 @@ def _finished_stretch(plan: PartitionPlan, tracker, messages_read: int):
     """The ``chunks`` output of a finished bounded restriction: its whole (maybe split) range."""
     done = tracker.current_restriction()
     return beam.pvalue.TaggedOutput(
-        _CHUNKS_TAG, _range_dict(plan.topic, plan.partition, done.start, done.stop, messages_read))
+        _CHUNKS_TAG, range_dict(plan.topic, plan.partition, done.start, done.stop, messages_read))
 
 
 def _stretch(
@@ -638,6 +640,6 @@ def _stretch(
         timestamp: Timestamp) -> Iterator:
     """The ``chunks`` output for ``[start, end)`` of a partition; nothing if it is empty."""
     if end > start:
-        stretch = _range_dict(plan.topic, plan.partition, start, end, messages_read)
+        stretch = range_dict(plan.topic, plan.partition, start, end, messages_read)
         yield beam.pvalue.TaggedOutput(
             _CHUNKS_TAG, beam.window.TimestampedValue(stretch, timestamp))
