@@ -160,38 +160,3 @@ def test_shared_job_server_runs_the_pipeline(tmp_path):
         with beam.Pipeline(options=PipelineOptions(server.pipeline_args())) as pipeline:
             build(pipeline, str(tmp_path))
     _check_output(str(tmp_path))
-
-
-@pytest.mark.kafka
-@pytest.mark.timeout(600)
-def test_cross_language_kafka_read_on_flink(tmp_path):
-    """``ReadFromKafka`` (Java KafkaIO) on the local Flink, in the EMBEDDED Java environment."""
-    _needs_java_and_jars()
-    if flink_runner.check_sdk_version():
-        pytest.skip(flink_runner.check_sdk_version() + " (cross-language Kafka needs them equal)")
-    from kafka import KafkaProducer  # pylint: disable=import-outside-toplevel
-    from apache_beam.io.kafka import ReadFromKafka  # pylint: disable=import-outside-toplevel
-    from pipelines import local_kafka  # pylint: disable=import-outside-toplevel
-
-    broker = local_kafka.start(tmp_path / "kafka")
-    try:
-        producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-        for number in range(10):
-            producer.send("flink-smoke", key=b"k%d" % number, value=b"v%d" % number)
-        producer.flush()
-        producer.close()
-        with flink_runner.KafkaExpansionService(jvm_heap="512m") as expansion, \
-                flink_runner.LocalJobServer(jvm_heap="1g", kafka=True) as server:
-            with beam.Pipeline(options=PipelineOptions(server.pipeline_args())) as pipeline:
-                _ = (pipeline
-                     | ReadFromKafka(
-                         consumer_config={"bootstrap.servers": broker.bootstrap,
-                                          "auto.offset.reset": "earliest"},
-                         topics=["flink-smoke"], max_num_records=10,
-                         expansion_service=expansion.address)
-                     | beam.MapTuple(lambda key, value: f"{key.decode()}={value.decode()}")
-                     | beam.io.WriteToText(str(tmp_path / "records")))
-    finally:
-        local_kafka.stop(broker.data_dir)
-    assert _read_lines(str(tmp_path / "records")) == sorted(
-        f"k{number}=v{number}" for number in range(10))
