@@ -16,6 +16,7 @@ from schemas.documents import Document
 from transforms import bias_lexicons
 from transforms.bias import BiasParams, BiasProcessor, BiasSignals, build_scorer
 from transforms.bias_lexicons import LexiconError
+from transforms.identity_mask import IdentityMasker
 from transforms.lexicon import LexiconEntry, PhraseMatcher
 
 
@@ -291,7 +292,7 @@ def test_fasttext_classifier_trained_with_the_quality_command_is_combined(tmp_pa
     _write_jsonl(tmp_path / "friendly.jsonl", friendly)
     model_path = str(tmp_path / "toxicity.bin")
     train_quality_model(str(tmp_path / "toxic.jsonl"), str(tmp_path / "friendly.jsonl"),
-                        model_path, epoch=25, thread=1)
+                        model_path, IdentityMasker(), epoch=25, thread=1)
     params = BiasParams(classifier={"model_path": model_path, "combine": "max", "batch_size": 2})
     processor = BiasProcessor(params)
     processor.setup()
@@ -307,3 +308,45 @@ def test_fasttext_classifier_trained_with_the_quality_command_is_combined(tmp_pa
         bad.setup()
     with pytest.raises(ValueError, match="no toxicity classifier model"):
         BiasSignals(BiasParams(classifier={"model_path": str(tmp_path / "none.bin")}))
+
+
+def test_identity_masking_keeps_a_trained_classifier_from_scoring_group_names(tmp_path):
+    """Training data in which one group is named only in toxic comments: a classifier trained on
+    raw text scores a civil sentence about that group higher than about another; trained and
+    applied on identity-blind text, it cannot tell the groups apart."""
+    pytest.importorskip("fasttext")
+    from transforms.quality_model import train_quality_model
+    toxic = [f"{text}, you {group}" for text in ("go away", "nobody wants you here",
+                                                "you are garbage")
+             for group in ("muslims", "gay people", "immigrants")] * 20
+    friendly = [f"{text}, {group}" for text in ("thanks for the edit", "welcome to the project",
+                                               "great article")
+                for group in ("christians", "straight people", "engineers")] * 20
+    _write_jsonl(tmp_path / "toxic.jsonl", toxic)
+    _write_jsonl(tmp_path / "friendly.jsonl", friendly)
+    civil = ["our neighbours are {} and they brought a cake",
+             "a charity run organised by {}"]
+    pairs = [("muslims", "christians"), ("gay people", "straight people")]
+
+    def scores(model_path, mask):
+        processor = BiasProcessor(BiasParams(classifier={
+            "model_path": model_path, "combine": "classifier", "mask_identity": mask}))
+        processor.setup()
+        texts = [template.format(name) for template in civil for pair in pairs for name in pair]
+        verdicts = processor.process_batch([doc(text, i) for i, text in enumerate(texts)])
+        values = [verdict.annotations["toxicity_score"] for verdict in verdicts]
+        return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
+
+    raw_model, masked_model = str(tmp_path / "raw.bin"), str(tmp_path / "masked.bin")
+    for path, prepare in ((raw_model, None), (masked_model, IdentityMasker())):
+        train_quality_model(str(tmp_path / "toxic.jsonl"), str(tmp_path / "friendly.jsonl"),
+                            path, prepare, epoch=25, thread=1, seed=3)
+    raw_scores = scores(raw_model, mask=False)
+    assert all(first > second + 0.2 for first, second in raw_scores), raw_scores
+    assert all(first == second for first, second in scores(masked_model, mask=True))
+
+
+def test_identity_masker_replaces_mentions_as_the_stage_counts_them():
+    masker = IdentityMasker()
+    assert masker.mask("Gay people, Black women and non-binary folks! Black coffee.") == (
+        "identityterm people identityterm identityterm and identityterm folks ! black coffee .")

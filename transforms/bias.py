@@ -40,6 +40,7 @@ from transforms import bias_lexicons
 from transforms.bias_classifier import FastTextToxicityClassifier, check_model_path
 from transforms.bias_signals import (DEFAULT_HALF_SHARE, BiasResult, BiasScorer, ToxicityList,
                                      default_toxicity_lists, language_toxicity_lists, list_name)
+from transforms.identity_mask import IdentityMasker
 from transforms.stage import DocumentProcessor, PerDocumentStage, Verdict
 
 # Lineage score keys: "toxicity" and "identity:<axis>/<group>".
@@ -53,7 +54,7 @@ class ToxicityClassifierParams(pydantic.BaseModel):
 
     model_path: str = pydantic.Field(
         ..., description="fastText supervised model (.bin/.ftz), e.g. trained with "
-        "`winnow train-quality TOXIC.jsonl NON_TOXIC.jsonl -o toxicity.bin`")
+        "`winnow train-quality --mask-identity TOXIC.jsonl NON_TOXIC.jsonl -o toxicity.bin`")
     toxic_label: str = pydantic.Field(
         "hq", description="the model's label for toxic text; `winnow train-quality` labels its "
         "first file (here: the toxic texts) 'hq'")
@@ -63,6 +64,10 @@ class ToxicityClassifierParams(pydantic.BaseModel):
         "max", description="toxicity_score from the lexicon score and the classifier's "
         "probability: their max, their mean, or the classifier's alone")
     batch_size: int = pydantic.Field(64, gt=0, description="documents per predict call")
+    mask_identity: bool = pydantic.Field(
+        True, description="the classifier reads text with every identity mention replaced by one "
+        "placeholder word, so it cannot score group names; train it on text masked the same way "
+        "(`winnow train-quality --mask-identity`)")
 
 
 class BiasParams(pydantic.BaseModel):
@@ -141,8 +146,10 @@ class BiasProcessor(DocumentProcessor):
         self._scorer = build_scorer(self.params)
         if self.params.classifier is not None:
             classifier = self.params.classifier
+            masker = (IdentityMasker(self.params.identity_lexicon or bias_lexicons.IDENTITY_EN)
+                      if classifier.mask_identity else None)
             self._classifier = FastTextToxicityClassifier(
-                classifier.model_path, classifier.toxic_label, classifier.max_chars)
+                classifier.model_path, classifier.toxic_label, classifier.max_chars, masker)
             self._classifier.load()
 
     def process(self, document: Document) -> Verdict:

@@ -12,16 +12,21 @@ Texts are read as one line, cut to ``max_chars``, the way that training command 
 (:func:`transforms.quality_fasttext.one_line`); the model is loaded once per worker process and
 shared by its threads (:class:`transforms.quality_fasttext.SharedModel`).
 
-The lexicon score is invariant to swapping identity terms by construction; a trained classifier
-is not, so evaluate it (``tests/eval/eval_bias.py`` shows how) before relying on it.
+A classifier trained on raw text learns group names that its training data shows more often in
+toxic comments, and would score a civil sentence about one group above the same sentence about
+another. So by default the classifier sees identity-blind text (:mod:`transforms.identity_mask`):
+train it the same way, ``winnow train-quality --mask-identity ...``, and the combined score stays
+invariant to swapping identity terms, like the lexicon score. ``tests/eval/eval_bias.py`` measures
+both its ranking and that invariance.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
+from transforms.identity_mask import IdentityMasker
 from transforms.quality_fasttext import SharedModel, one_line, predict_all, strip_label
 
 
@@ -44,11 +49,15 @@ class FastTextToxicityClassifier:
       model_path: local path of the model.
       toxic_label: the model's label for toxic text (with or without ``__label__``).
       max_chars: only the first ``max_chars`` characters of a text are read (0: all).
+      masker: makes texts identity-blind before the model reads them (the model must have been
+        trained on text masked the same way); ``None`` reads them as they are.
     """
 
-    def __init__(self, model_path: str, toxic_label: str = "hq", max_chars: int = 100_000):
+    def __init__(self, model_path: str, toxic_label: str = "hq", max_chars: int = 100_000,
+                 masker: Optional[IdentityMasker] = None):
         self.toxic_label = strip_label(toxic_label)
         self.max_chars = max_chars
+        self.masker = masker
         self._shared = SharedModel(model_path)
         self._model = None
 
@@ -68,6 +77,8 @@ class FastTextToxicityClassifier:
         """The toxic-label probability of each text."""
         if self._model is None:
             self.load()
+        if self.masker is not None:
+            texts = [self.masker.mask(text) for text in texts]
         lines = [one_line(text, self.max_chars) for text in texts]
         return [probabilities.get(self.toxic_label, 0.0)
                 for probabilities in predict_all(self._model, lines)]

@@ -123,10 +123,7 @@ class BiasScorer:
             entries.extend((phrase, LexiconEntry(TOXIC, toxicity_list.name, weight))
                            for phrase, weight in kept)
         self.removed_toxicity_terms = sorted(set(self.removed_toxicity_terms) | set(removed))
-        next_words = self._identity.next_words()
-        for term in self._identity.terms:
-            entries.append((term.phrase, LexiconEntry(
-                IDENTITY, term.group, next_words=next_words if term.needs_person_noun else None)))
+        entries.extend(identity_entries(self._identity))
         for gender, words in self._identity.gendered.items():
             entries.extend((word, LexiconEntry(GENDERED, gender)) for word in words)
         entries.extend((term, LexiconEntry(BLOCKED, term)) for term in self._block_terms)
@@ -184,6 +181,15 @@ class BiasScorer:
         for group, count in in_toxic_context.items():
             signals[f"toxic_context:{group}"] = float(count)
         return BiasResult(toxicity, identity, signals, blocked)
+
+
+def identity_entries(lexicon: bias_lexicons.IdentityLexicon) -> List[Tuple[str, LexiconEntry]]:
+    """The identity terms as :class:`PhraseMatcher` entries of kind ``identity``, labelled with
+    their "axis/group"; a ``<person>`` term matches only before a person noun or identity word."""
+    next_words = lexicon.next_words()
+    return [(term.phrase, LexiconEntry(
+        IDENTITY, term.group, next_words=next_words if term.needs_person_noun else None))
+            for term in lexicon.terms]
 
 
 def default_toxicity_lists(languages: Sequence[str]) -> List[ToxicityList]:

@@ -75,6 +75,7 @@ class Match:
     weight: float
     length: int  # in words
     sentence: int  # index of the sentence (counting boundaries) that holds it
+    position: int  # index of its first word in tokens_of(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +84,12 @@ class Scan:
     matches: List[Match]
     words: int
     sentences: int
+
+
+def tokens_of(text: str) -> List[str]:
+    """The lower-cased words and sentence boundaries of a text, as :meth:`PhraseMatcher.scan`
+    sees them (``Match.position`` indexes this list)."""
+    return _WORDS_AND_BOUNDARIES.findall(text.lower())
 
 
 class PhraseMatcher:
@@ -120,7 +127,7 @@ class PhraseMatcher:
         return " ".join(words_of(phrase)) in self._table
 
     def scan(self, text: str) -> Scan:
-        tokens = _WORDS_AND_BOUNDARIES.findall(text.lower())
+        tokens = tokens_of(text)
         positions = itertools.compress(itertools.count(),
                                        map(self._interesting.__contains__, tokens))
         table, lengths = self._table, self._lengths
@@ -158,7 +165,8 @@ class PhraseMatcher:
                         continue
                     matched_kinds.add(kind)
                     next_free[kind] = end
-                    matches.append(Match(kind, entry.label, entry.weight, length, sentence))
+                    matches.append(Match(kind, entry.label, entry.weight, length, sentence,
+                                         position))
         if total - last_boundary > 1:
             sentences += 1
         return Scan(matches, total - boundaries, sentences)

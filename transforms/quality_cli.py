@@ -9,6 +9,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import Optional
+
 import click
 
 
@@ -27,23 +29,42 @@ import click
 @click.option("--threads", type=int, default=None, help="Training threads (default: fastText's).")
 @click.option("--seed", type=int, default=None, help="Random seed for shuffling and training.")
 @click.option("--quantize", is_flag=True, help="Quantize the model (much smaller file).")
+@click.option("--mask-identity", is_flag=True,
+              help="Train on identity-blind text (for the bias stage's toxicity classifier).")
+@click.option("--identity-lexicon", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The identity lexicon for --mask-identity (default: the shipped one).")
 def train_quality(positives: str, negatives: str, output: str, epoch, lr, word_ngrams, dim,
-                  min_count, bucket, threads, seed, quantize: bool) -> None:
+                  min_count, bucket, threads, seed, quantize: bool, mask_identity: bool,
+                  identity_lexicon: Optional[str]) -> None:
     """Train a quality classifier: POSITIVES.jsonl are good documents, NEGATIVES.jsonl poor ones.
 
     Both are JSONL files with a "text" field. DCLM's recipe: positives are high-quality reference
     text, negatives a random sample of the web text you will filter.
+
+    The same command trains the bias stage's toxicity classifier: toxic texts as POSITIVES, civil
+    ones as NEGATIVES, with --mask-identity (every identity mention becomes one placeholder word,
+    as the stage shows it to the classifier, so the model cannot learn group names).
     """
     # Imported here so that loading the command line does not import Beam.
     from transforms import quality_model  # pylint: disable=import-outside-toplevel
     options = {"epoch": epoch, "lr": lr, "wordNgrams": word_ngrams, "dim": dim,
                "minCount": min_count, "bucket": bucket, "thread": threads, "seed": seed}
     args = {name: value for name, value in options.items() if value is not None}
+    prepare = None
+    if mask_identity:
+        from transforms import bias_lexicons  # pylint: disable=import-outside-toplevel
+        from transforms.identity_mask import IdentityMasker  # pylint: disable=import-outside-toplevel
+        prepare = IdentityMasker(identity_lexicon or bias_lexicons.IDENTITY_EN)
     try:
-        summary = quality_model.train_quality_model(positives, negatives, output,
+        summary = quality_model.train_quality_model(positives, negatives, output, prepare,
                                                     quantize=quantize, **args)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     click.echo(f"model written: {summary['output']} ({summary['positives']} positives, "
                f"{summary['negatives']} negatives; labels {', '.join(summary['labels'])})")
-    click.echo(f"use it with: stages: [{{quality_model: {{model_path: {summary['output']}}}}}]")
+    if mask_identity:
+        click.echo(f"use it with: stages: [{{bias: {{classifier: {{model_path: "
+                   f"{summary['output']}}}}}}}]")
+    else:
+        click.echo(f"use it with: stages: [{{quality_model: {{model_path: "
+                   f"{summary['output']}}}}}]")

@@ -43,7 +43,7 @@ import json
 import os
 import random
 import tempfile
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pydantic
 
@@ -156,6 +156,7 @@ def read_texts(path: str) -> Iterator[str]:
 
 
 def train_quality_model(pos_path: str, neg_path: str, output_path: str,
+                        prepare: Optional[Callable[[str], str]] = None,
                         **fasttext_args: Any) -> Dict[str, Any]:
     """Trains a fastText quality classifier: ``pos_path`` texts are good, ``neg_path`` poor.
 
@@ -165,7 +166,8 @@ def train_quality_model(pos_path: str, neg_path: str, output_path: str,
     :data:`DEFAULT_TRAINING_ARGS` updated by ``fasttext_args`` (fastText's own names: ``epoch``,
     ``lr``, ``wordNgrams``, ``dim``, ``thread``, ...). With ``quantize=True`` the model is
     quantized before saving (much smaller, slightly less accurate; name the output ``.ftz``).
-    The examples are held in memory while shuffling.
+    The examples are held in memory while shuffling. ``prepare``, if given, rewrites every text
+    first (e.g. :class:`transforms.identity_mask.IdentityMasker` for a toxicity classifier).
 
     Training runs in a fresh child process (see :mod:`transforms.quality_fasttext_train`); if it
     diverges (fastText's "Encountered NaN"), it is retried with half the learning rate, up to
@@ -183,7 +185,10 @@ def train_quality_model(pos_path: str, neg_path: str, output_path: str,
     counts = {}
     for path, label in ((pos_path, POSITIVE_LABEL), (neg_path, NEGATIVE_LABEL)):
         before = len(examples)
-        lines = (one_line(text, max_chars) for text in read_texts(path))
+        texts = read_texts(path)
+        if prepare is not None:
+            texts = map(prepare, texts)
+        lines = (one_line(text, max_chars) for text in texts)
         examples.extend(f"{LABEL_PREFIX}{label} {line}" for line in lines if line)
         counts[label] = len(examples) - before
         if not counts[label]:

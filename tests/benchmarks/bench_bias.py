@@ -4,9 +4,9 @@ Run from the repository root::
 
     python -m tests.benchmarks.bench_bias [--megabytes 8] [--no-pipeline]
 
-Input: web-page-sized documents (about 4 KB) made by joining the real Wikipedia comments shipped
-for the evaluation (``tests/eval/data/bias/``), so the text has ordinary English with identity
-mentions and some profanity. Rows:
+Input: web-page-sized documents (about 4 KB) made by joining the real Reddit comments of the
+evaluation (:func:`tests.eval.bias_eval_sets.reddit_comments`), so the text has ordinary English
+with identity mentions and some profanity. Rows:
 
 - ``lower + tokenize``: lower-casing and the tokenizing regular expression alone, the floor of
   any whole-word matcher in Python;
@@ -32,7 +32,7 @@ import time
 from typing import Callable, List, Tuple
 
 from schemas.documents import Document
-from tests.eval.eval_bias import COMMENTS, read_comments, require_data
+from tests.eval.bias_eval_sets import reddit_comments
 from transforms import bias_lexicons
 from transforms.bias import BiasParams, BiasProcessor, BiasSignals, build_scorer
 from transforms.lexicon import words_of
@@ -42,7 +42,7 @@ DOCUMENT_BYTES = 4000
 
 
 def make_documents(megabytes: float) -> List[str]:
-    comments = [" ".join(text.split()) for text, _ in read_comments(COMMENTS)]
+    comments = [" ".join(item.text.split()) for item in reddit_comments()]
     documents, current, size, index = [], [], 0, 0
     while sum(len(document.encode()) for document in documents) < megabytes * 1e6:
         comment = comments[index % len(comments)]
@@ -107,7 +107,6 @@ def main() -> None:
     parser.add_argument("--no-pipeline", action="store_true", help="skip the Beam row")
     args = parser.parse_args()
 
-    require_data()
     documents = make_documents(args.megabytes)
     scorer = build_scorer(BiasParams())
     processor = BiasProcessor(BiasParams())

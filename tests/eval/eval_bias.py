@@ -2,61 +2,57 @@
 
 Run from the repository root::
 
-    python -m tests.eval.eval_bias
+    python -m tests.eval.eval_bias [--classifier]
 
-Data (``tests/eval/data/bias/``, see the README there for sources and licences):
+The sets (:mod:`tests.eval.bias_eval_sets`, sources and licences in ``data/bias/README.md``):
 
-- ``wikipedia_toxicity_identity_test.csv.gz``: 1,492 real Wikipedia talk-page comments that
-  mention identity terms, each labelled toxic or not by crowd workers (Wikipedia Talk Labels:
-  Toxicity), selected by Conversation AI for their bias work; ``..._fuzzed`` is the same set with
-  every identity term replaced by a random other one.
-- ``sentence_templates_en.csv.gz``: Conversation AI's English sentence templates ("Being
-  <identity> is wonderful", "You are a stupid <identity>", ...), labelled toxic / non-toxic.
+- **Reddit comments** (built here, always run): 2,000 real comments about women, LGBTQ people,
+  Black people, Jews and Muslims, labelled toxic or not for Winnow; the text comes from a PyPI
+  package, downloaded once.
+- **Identity templates** (built here, always run): every term of the identity lexicon in the same
+  non-toxic and toxic sentences.
+- **Conversation AI's Wikipedia comments and templates** (optional, CC BY 4.0; used when present).
 
-Printed:
+Printed for each set of real comments:
 
-1. ROC AUC of ``toxicity_score`` on the real comments (and on the fuzzed copy, which must not
-   change a lexicon score that ignores identity terms), next to two baselines computed the same
-   way: the plain LDNOOBW word share, and LDNOOBW with the allow list.
-2. The mean ``toxicity_score`` of non-toxic template sentences per identity group (as found by
-   the stage's own identity lexicon), and its spread (max - min; target <= 0.05), with the same
-   for toxic templates and for the real non-toxic comments (where topics, not only groups, differ).
+1. ROC AUC of ``toxicity_score`` (target >= 0.80) next to the baselines, with a 95% bootstrap
+   interval: the plain LDNOOBW word share, and LDNOOBW with the allow list. ``--classifier`` adds a
+   fastText toxicity classifier trained with Winnow's training command, scored out of fold (five
+   folds; no comment is scored by a model that saw it), alone and combined with the lexicon.
+2. The mean ``toxicity_score`` of the NON-TOXIC comments per identity group and its spread
+   (max - min; target <= 0.05), next to the spread that groups of the same sizes drawn at random
+   from the same comments show (so a spread that topic alone explains is visible as such).
+3. A paired identity swap: every identity term of every comment replaced by a term of another
+   group; how many scores change (by construction, none should).
+
+For the templates: the mean score per group of the non-toxic and the toxic sentences, and spreads.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import os
+import argparse
+import random
+import re
 import statistics
-import time
-from typing import Dict, List, Sequence, Tuple
+import tempfile
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from tests.eval import bias_eval_sets as sets
+from tests.eval.bias_eval_sets import Labelled
 from transforms import bias_lexicons
 from transforms.bias import BiasParams, build_scorer
 from transforms.bias_signals import BiasScorer, ToxicityList
 
-# The data files are not part of the repository (see tests/eval/data/bias/README.md for where to
-# get them); point WINNOW_BIAS_EVAL_DATA at the folder that holds them, or put them there.
-DATA = os.environ.get("WINNOW_BIAS_EVAL_DATA") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "data", "bias")
-COMMENTS = os.path.join(DATA, "wikipedia_toxicity_identity_test.csv.gz")
-COMMENTS_FUZZED = os.path.join(DATA, "wikipedia_toxicity_identity_test_fuzzed.csv.gz")
-TEMPLATES = os.path.join(DATA, "sentence_templates_en.csv.gz")
-
 AUC_TARGET = 0.80
 SPREAD_TARGET = 0.05
-MIN_COMMENTS_PER_GROUP = 10
+MIN_TEXTS_PER_GROUP = 30
+BOOTSTRAP_ROUNDS = 1000
+RANDOM_GROUP_ROUNDS = 1000
+FOLDS = 5
+SEED = 13
 
-
-def read_comments(path: str) -> List[Tuple[str, bool]]:
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-        return [(row["comment"], row["toxic"] == "True") for row in csv.DictReader(handle)]
-
-
-def read_templates(path: str) -> List[Tuple[str, bool]]:
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-        return [(row["phrase"], row["toxicity"] == "toxic") for row in csv.DictReader(handle)]
+Score = Callable[[Sequence[str]], List[float]]
+WITH_CLASSIFIER = "toxicity_score with classifier (combine: max)"
 
 
 def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
@@ -77,104 +73,263 @@ def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
-def baseline_scorers() -> Dict[str, BiasScorer]:
+def auc_interval(scores: Sequence[float], labels: Sequence[bool]) -> Tuple[float, float]:
+    """A 95% bootstrap interval of the ROC AUC (resampling texts)."""
+    rng = random.Random(SEED)
+    values = []
+    for _ in range(BOOTSTRAP_ROUNDS):
+        picks = [rng.randrange(len(scores)) for _ in scores]
+        sample_labels = [labels[i] for i in picks]
+        if 0 < sum(sample_labels) < len(sample_labels):
+            values.append(roc_auc([scores[i] for i in picks], sample_labels))
+    values.sort()
+    return values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]
+
+
+def lexicon_scorers() -> Dict[str, BiasScorer]:
     ldnoobw = ToxicityList("ldnoobw", bias_lexicons.ldnoobw_path("en"))
     return {
         "LDNOOBW word share (baseline)": BiasScorer([ldnoobw], allow_list=None),
         "LDNOOBW + allow list": BiasScorer([ldnoobw]),
-        "toxicity_score (default: + insults list)": build_scorer(BiasParams()),
+        "toxicity_score (default)": build_scorer(BiasParams()),
     }
 
 
-def group_means(scorer: BiasScorer, texts: Sequence[str], min_count: int = 1
+def scores_of(scorer: BiasScorer) -> Score:
+    return lambda texts: [scorer.score(text).toxicity for text in texts]
+
+
+def out_of_fold_classifier(texts: Sequence[str], labels: Sequence[bool],
+                           swapped: Sequence[str]) -> Tuple[List[float], List[float]]:
+    """Toxic-label probabilities of a fastText classifier for ``texts`` and for their
+    identity-swapped copies ``swapped``: each text is scored by a model trained on the other folds
+    with Winnow's training command (toxic texts as the positives), on identity-blind text
+    (``--mask-identity``), as the bias stage runs it by default."""
+    # pylint: disable=import-outside-toplevel
+    import json
+    import os
+    from transforms.bias_classifier import FastTextToxicityClassifier
+    from transforms.identity_mask import IdentityMasker
+    from transforms.quality_model import train_quality_model
+    masker = IdentityMasker()
+    order = list(range(len(texts)))
+    random.Random(SEED).shuffle(order)
+    fold_of = {index: position % FOLDS for position, index in enumerate(order)}
+    scores, swapped_scores = [0.0] * len(texts), [0.0] * len(texts)
+    with tempfile.TemporaryDirectory() as folder:
+        for fold in range(FOLDS):
+            train = [i for i in range(len(texts)) if fold_of[i] != fold]
+            paths = {}
+            for name, wanted in (("toxic", True), ("civil", False)):
+                paths[name] = os.path.join(folder, f"{name}-{fold}.jsonl")
+                with open(paths[name], "w", encoding="utf-8") as handle:
+                    for i in train:
+                        if labels[i] == wanted:
+                            handle.write(json.dumps({"text": texts[i]}) + "\n")
+            model = os.path.join(folder, f"model-{fold}.bin")
+            train_quality_model(paths["toxic"], paths["civil"], model, masker)
+            classifier = FastTextToxicityClassifier(model, masker=masker)
+            held_out = [i for i in range(len(texts)) if fold_of[i] == fold]
+            for target, source in ((scores, texts), (swapped_scores, swapped)):
+                predicted = classifier.predict([source[i] for i in held_out])
+                for i, probability in zip(held_out, predicted):
+                    target[i] = probability
+    return scores, swapped_scores
+
+
+def print_auc_table(texts: Sequence[str], labels: Sequence[bool],
+                    rows: Dict[str, List[float]]) -> None:
+    print(f"\n  {'scorer':<46} {'ROC AUC':>8}   95% interval")
+    for name, scores in rows.items():
+        low, high = auc_interval(scores, labels)
+        print(f"  {name:<46} {roc_auc(scores, labels):>8.4f}   [{low:.4f}, {high:.4f}]")
+    auc = roc_auc(rows["toxicity_score (default)"], labels)
+    print(f"  target ROC AUC >= {AUC_TARGET} for toxicity_score: "
+          f"{'met' if auc >= AUC_TARGET else 'NOT met'} ({auc:.4f}, {len(texts)} texts)")
+
+
+def groups_of(scorer: BiasScorer, items: Sequence[Labelled], by_set_group: bool
+              ) -> List[List[str]]:
+    """Each text's groups: the group it was collected for, or those the identity lexicon finds."""
+    if by_set_group:
+        return [[item.group] if item.group else [] for item in items]
+    return [sorted(scorer.score(item.text).identity_mentions) for item in items]
+
+
+def group_means(scores: Sequence[float], groups: Sequence[Sequence[str]], min_count: int
                 ) -> Dict[str, Tuple[int, float]]:
-    """Per identity group: (number of texts mentioning it, their mean toxicity)."""
-    scores: Dict[str, List[float]] = {}
-    for text in texts:
-        result = scorer.score(text)
-        for group in result.identity_mentions:
-            scores.setdefault(group, []).append(result.toxicity)
-    return {group: (len(values), statistics.fmean(values))
-            for group, values in sorted(scores.items()) if len(values) >= min_count}
+    """Per group: (number of texts in it, their mean score), for groups with min_count texts."""
+    per_group: Dict[str, List[float]] = {}
+    for score, names in zip(scores, groups):
+        for name in names:
+            per_group.setdefault(name, []).append(score)
+    return {name: (len(values), statistics.fmean(values))
+            for name, values in sorted(per_group.items()) if len(values) >= min_count}
 
 
-def print_group_table(title: str, means: Dict[str, Tuple[int, float]]) -> float:
-    spread = (max(mean for _, mean in means.values()) - min(mean for _, mean in means.values())
-              if means else 0.0)
-    print(f"\n{title}: {len(means)} groups, spread (max - min of means) = {spread:.4f}")
-    width = max((len(group) for group in means), default=5)
-    print(f"  {'group':<{width}}  {'n':>5}  {'mean':>7}")
-    for group, (count, mean) in means.items():
-        print(f"  {group:<{width}}  {count:>5}  {mean:>7.4f}")
-    return spread
+def spread(means: Dict[str, Tuple[int, float]]) -> float:
+    values = [mean for _, mean in means.values()]
+    return max(values) - min(values) if values else 0.0
 
 
-def require_data() -> None:
-    """Exits with instructions when the evaluation data is not there."""
-    missing = [path for path in (COMMENTS, COMMENTS_FUZZED, TEMPLATES) if not os.path.exists(path)]
-    if missing:
-        raise SystemExit(
-            "evaluation data missing: " + ", ".join(missing) + "\nSee tests/eval/data/bias/"
-            "README.md for the three CC BY 4.0 files and where to get them.")
+def random_group_spread(scores: Sequence[float], means: Dict[str, Tuple[int, float]]
+                        ) -> Tuple[float, float]:
+    """Median and 95th percentile of the spread of random groups of the same sizes."""
+    rng = random.Random(SEED)
+    spreads = []
+    for _ in range(RANDOM_GROUP_ROUNDS):
+        sample = {name: (count, statistics.fmean(rng.sample(list(scores), count)))
+                  for name, (count, _) in means.items()}
+        spreads.append(spread(sample))
+    spreads.sort()
+    return spreads[len(spreads) // 2], spreads[int(0.95 * len(spreads))]
 
 
-def main() -> None:
-    require_data()
-    comments = read_comments(COMMENTS)
-    fuzzed = read_comments(COMMENTS_FUZZED)
-    labels = [label for _, label in comments]
-    print(f"Real comments: {len(comments)} Wikipedia talk comments mentioning identities, "
-          f"{sum(labels)} labelled toxic")
-    print(f"\n{'scorer':<44} {'ROC AUC':>8} {'fuzzed':>8} {'docs/s':>8}")
-    scorers = baseline_scorers()
-    for name, scorer in scorers.items():
-        started = time.perf_counter()
-        scores = [scorer.score(text).toxicity for text, _ in comments]
-        rate = len(comments) / (time.perf_counter() - started)
-        fuzzed_scores = [scorer.score(text).toxicity for text, _ in fuzzed]
-        print(f"{name:<44} {roc_auc(scores, labels):>8.4f} "
-              f"{roc_auc(fuzzed_scores, [label for _, label in fuzzed]):>8.4f} {rate:>8.0f}")
-    default = scorers["toxicity_score (default: + insults list)"]
-    auc = roc_auc([default.score(text).toxicity for text, _ in comments], labels)
-    print(f"target ROC AUC >= {AUC_TARGET}: {'met' if auc >= AUC_TARGET else 'NOT met'} "
-          f"({auc:.4f})")
+def print_group_table(title: str, means: Dict[str, Tuple[int, float]],
+                      scores: Optional[Sequence[float]] = None, target: bool = False) -> float:
+    value = spread(means)
+    print(f"\n  {title}: {len(means)} groups, spread (max - min of means) = {value:.4f}")
+    if scores is not None and len(means) > 1:
+        median, high = random_group_spread(scores, means)
+        print(f"  random groups of the same sizes from the same texts: spread {median:.4f} "
+              f"(median), {high:.4f} (95th percentile)")
+    if target:
+        print(f"  target spread <= {SPREAD_TARGET}: "
+              f"{'met' if value <= SPREAD_TARGET else 'NOT met'}")
+    width = max((len(name) for name in means), default=5)
+    for name, (count, mean) in means.items():
+        print(f"    {name:<{width}}  {count:>5}  {mean:>7.4f}")
+    return value
 
-    templates = read_templates(TEMPLATES)
-    non_toxic = [text for text, toxic in templates if not toxic]
-    toxic = [text for text, toxic in templates if toxic]
-    template_auc = roc_auc([default.score(text).toxicity for text, _ in templates],
-                           [label for _, label in templates])
-    print(f"\nSentence templates: {len(templates)} ({len(toxic)} toxic); "
-          f"ROC AUC {template_auc:.4f}")
-    recognised = sum(1 for text in non_toxic if default.score(text).identity_mentions)
-    print(f"non-toxic templates whose identity term the lexicon recognises: "
-          f"{recognised}/{len(non_toxic)}")
-    spread = print_group_table("Mean toxicity_score of NON-TOXIC templates per group",
-                               group_means(default, non_toxic))
-    print(f"target spread <= {SPREAD_TARGET}: {'met' if spread <= SPREAD_TARGET else 'NOT met'}")
-    print_group_table("Mean toxicity_score of TOXIC templates per group (for reference)",
-                      group_means(default, toxic))
-    unrecognised = [text for text in non_toxic if not default.score(text).identity_mentions]
-    print(f"  not recognised, e.g.: {unrecognised[:: max(len(unrecognised) // 6, 1)][:6]}")
-    print("  (ambiguous adjectives such as 'black', 'american' or 'old' count only before a "
-          "word for people)")
 
-    print_group_table(
-        f"Mean toxicity_score of real NON-TOXIC comments per group (groups with >= "
-        f"{MIN_COMMENTS_PER_GROUP} comments; topics differ between groups, so this spread is "
-        f"not only bias)",
-        group_means(default, [text for text, label in comments if not label],
-                    MIN_COMMENTS_PER_GROUP))
-    print_group_table(
-        "The same on the fuzzed copy (identity terms swapped at random, so every group gets a "
-        "random mix of topics)",
-        group_means(default, [text for text, label in fuzzed if not label],
-                    MIN_COMMENTS_PER_GROUP))
-    changes = [abs(default.score(original).toxicity - default.score(swapped).toxicity)
-               for (original, _), (swapped, _) in zip(comments, fuzzed)]
-    changed = sum(1 for change in changes if change > 1e-12)
-    print(f"\nPaired identity swap on the real comments: {changed}/{len(changes)} scores "
-          f"changed, largest change {max(changes):.4f}")
+class IdentitySwapper:
+    """Replaces every identity term of a text with a term of another group (seeded)."""
+
+    def __init__(self, lexicon: bias_lexicons.IdentityLexicon, seed: int = SEED):
+        self._rng = random.Random(seed)
+        self._group = {}
+        by_kind: Dict[bool, List[str]] = {True: [], False: []}
+        for term in lexicon.terms:
+            self._group[term.phrase.lower()] = term.group
+            by_kind[term.needs_person_noun].append(term.phrase)
+        self._choices = by_kind
+        nouns = "|".join(sorted(map(re.escape, lexicon.person_nouns), key=len, reverse=True))
+        alternatives = []
+        for term in sorted(lexicon.terms, key=lambda t: len(t.phrase), reverse=True):
+            words = r"[\s\-]+".join(map(re.escape, term.phrase.split()))
+            lookahead = rf"(?=[\s\-]+(?:{nouns})\b)" if term.needs_person_noun else ""
+            alternatives.append(rf"{words}{lookahead}")
+        self._pattern = re.compile(r"\b(?:" + "|".join(alternatives) + r")\b", re.IGNORECASE)
+        self._needs_noun = {term.phrase.lower(): term.needs_person_noun for term in lexicon.terms}
+
+    def swap(self, text: str) -> str:
+        def replace(match):
+            found = re.sub(r"[\s\-]+", " ", match.group(0).lower())
+            group = self._group.get(found)
+            choices = self._choices[self._needs_noun.get(found, False)]
+            while True:
+                other = self._rng.choice(choices)
+                if self._group[other.lower()] != group:
+                    return other
+        return self._pattern.sub(replace, text)
+
+
+def report_real_comments(title: str, items: Sequence[Labelled], classifier: bool,
+                         swapper: IdentitySwapper, by_set_group: bool) -> None:
+    texts = [item.text for item in items]
+    labels = [item.toxic for item in items]
+    print(f"\n== {title}: {len(items)} texts, {sum(labels)} labelled toxic ==")
+    scorers = lexicon_scorers()
+    default = scorers["toxicity_score (default)"]
+    rows = {name: scores_of(scorer)(texts) for name, scorer in scorers.items()}
+    swapped = [swapper.swap(text) for text in texts]
+    swapped_rows = {"toxicity_score (default)": scores_of(default)(swapped)}
+    if classifier:
+        for name, (original, swap) in (
+                ("fastText classifier alone (out of fold)",
+                 out_of_fold_classifier(texts, labels, swapped)),):
+            rows[name], swapped_rows[name] = original, swap
+            combined = WITH_CLASSIFIER
+            rows[combined] = [max(a, b) for a, b in zip(rows["toxicity_score (default)"],
+                                                         original)]
+            swapped_rows[combined] = [max(a, b) for a, b in zip(
+                swapped_rows["toxicity_score (default)"], swap)]
+    print_auc_table(texts, labels, rows)
+
+    civil = [i for i, label in enumerate(labels) if not label]
+    where = "the group each comment was collected for" if by_set_group else \
+        f"groups the identity lexicon finds, >= {MIN_TEXTS_PER_GROUP} comments"
+    for name in swapped_rows:
+        civil_scores = [rows[name][i] for i in civil]
+        print_group_table(
+            f"Mean {name} of NON-TOXIC comments per group ({where})",
+            group_means(civil_scores, groups_of(default, [items[i] for i in civil], by_set_group),
+                        1 if by_set_group else MIN_TEXTS_PER_GROUP),
+            civil_scores, target=name != "fastText classifier alone (out of fold)")
+    if by_set_group:
+        civil_scores = [rows["toxicity_score (default)"][i] for i in civil]
+        print_group_table(
+            f"toxicity_score (default) by the groups the identity lexicon finds (>= "
+            f"{MIN_TEXTS_PER_GROUP} comments)",
+            group_means(civil_scores, groups_of(default, [items[i] for i in civil], False),
+                        MIN_TEXTS_PER_GROUP), civil_scores)
+
+    altered = sum(1 for a, b in zip(texts, swapped) if a != b)
+    print(f"\n  Paired identity swap: {altered} texts had identity terms swapped for another "
+          f"group's")
+    for name, swap in swapped_rows.items():
+        changes = [abs(a - b) for a, b in zip(rows[name], swap)]
+        changed = sum(1 for change in changes if change > 1e-12)
+        print(f"    {name}: {changed} scores changed (largest change {max(changes):.4f})")
+
+
+def report_templates(title: str, items: Sequence[Labelled]) -> None:
+    default = build_scorer(BiasParams())
+    scores = scores_of(default)([item.text for item in items])
+    labels = [item.toxic for item in items]
+    print(f"\n== {title}: {len(items)} sentences, {sum(labels)} toxic; "
+          f"ROC AUC {roc_auc(scores, labels):.4f} ==")
+    for toxic in (False, True):
+        picked = [i for i, item in enumerate(items) if item.toxic == toxic]
+        found = groups_of(default, [items[i] for i in picked], False)
+        recognised = sum(1 for names in found if names)
+        means = group_means([scores[i] for i in picked], found, 1)
+        kind = "TOXIC" if toxic else "NON-TOXIC"
+        print_group_table(f"Mean toxicity_score of {kind} sentences per group "
+                          f"({recognised}/{len(picked)} with a group found)", means,
+                          target=not toxic)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--classifier", action="store_true",
+                        help="also train and score a fastText toxicity classifier out of fold")
+    args = parser.parse_args(argv)
+    lexicon = bias_lexicons.load_identity_lexicon()
+    swapper = IdentitySwapper(lexicon)
+
+    report_real_comments("Reddit comments (RedditBias text, Winnow labels)",
+                         sets.reddit_comments(), args.classifier, swapper, by_set_group=True)
+    report_templates("Identity templates (every lexicon term, Winnow's frames)",
+                     sets.identity_templates(lexicon))
+
+    wikipedia = sets.wikipedia_comments()
+    if wikipedia is None:
+        print("\n(Conversation AI's Wikipedia comments and templates not found: see "
+              "tests/eval/data/bias/README.md to add them.)")
+        return
+    report_real_comments("Wikipedia talk comments (Conversation AI, crowd labels)", wikipedia,
+                         args.classifier, swapper, by_set_group=False)
+    fuzzed = sets.wikipedia_comments(fuzzed=True)
+    if fuzzed is not None:
+        default = build_scorer(BiasParams())
+        changed = sum(1 for (a, b) in zip(wikipedia, fuzzed)
+                      if abs(default.score(a.text).toxicity - default.score(b.text).toxicity)
+                      > 1e-12)
+        print(f"\n  Conversation AI's own fuzzed copy: {changed}/{len(fuzzed)} scores changed")
+    templates = sets.conversation_ai_templates()
+    if templates is not None:
+        report_templates("Conversation AI's sentence templates", templates)
 
 
 if __name__ == "__main__":
