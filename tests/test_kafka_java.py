@@ -85,3 +85,12 @@ def test_java_reader_needs_a_runner_that_runs_java(kafka_broker, tmp_path):
         launcher.pipeline_options(settings, ["--runner=DirectRunner"])
     with pytest.raises(ConfigError, match="bounded"):
         config(kafka_broker, "any-topic", tmp_path / "out", reader="beam-java", bounded=False)
+
+
+def test_java_reader_wants_every_partition_named_in_explicit_offsets(kafka_broker):
+    import apache_beam as beam  # pylint: disable=import-outside-toplevel
+    from pipelines.sources.kafka_java import ReadKafkaWithJava  # pylint: disable=import-outside-toplevel
+    topic = f"j-{uuid.uuid4().hex[:8]}"
+    produce(kafka_broker, topic, [b'{"text": "one"}', b'{"text": "two"}'])
+    with pytest.raises(ValueError, match=r"partition\(s\) \[1, 2\]"):
+        _ = beam.Pipeline() | ReadKafkaWithJava(kafka_broker, topic, start={0: 0})

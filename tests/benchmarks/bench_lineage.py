@@ -409,7 +409,7 @@ def time_queries(output: str) -> None:
     print(f"\n## Query times on {os.path.basename(output)} (fresh connection per query, "
           "median of 3)")
     lineage = Lineage(output)
-    sample = lineage.sql(f"""
+    sample = lineage.sql("""
         SELECT
           (SELECT source_id FROM records r JOIN events e USING (run_id, record_id)
            WHERE e.stage = 'quality' AND e.action = 'dropped' LIMIT 1),
