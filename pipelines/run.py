@@ -55,9 +55,7 @@ def check_input(config: WinnowConfig) -> None:
             build.parse_kafka_url(config.input)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        kafka = config.source.kafka
-        commits_from_lineage = not kafka.bounded or kafka.reader == "beam-java"
-        if kafka.commit and commits_from_lineage and "://" in config.output:
+        if config.source.kafka.commit and _commits_from_lineage(config) and "://" in config.output:
             raise ConfigError(
                 "this Kafka run commits the offsets its lineage records, and Winnow reads lineage "
                 f"from a local output folder only, not {config.output!r}: use a local output, "
@@ -109,6 +107,12 @@ def pipeline_options(config: WinnowConfig, beam_args: Sequence[str]) -> Pipeline
 def _reads_kafka_with_java(config: WinnowConfig) -> bool:
     return (config.input.startswith(build.KAFKA_SCHEME)
             and config.source.kafka.reader == "beam-java")
+
+
+def _commits_from_lineage(config: WinnowConfig) -> bool:
+    """Whether a Kafka run learns what to commit from its lineage rather than from a plan: a
+    streaming read, or a Java KafkaIO read (neither stops at planned offsets)."""
+    return not config.source.kafka.bounded or _reads_kafka_with_java(config)
 
 
 @contextlib.contextmanager
@@ -180,7 +184,7 @@ def _commit_kafka_offsets(config: WinnowConfig, source, layout: OutputLayout,
     from pipelines import kafka_io
     from pipelines.sources.kafka import offsets_to_commit
     bootstrap, _ = build.parse_kafka_url(config.input)
-    if config.source.kafka.bounded and not _reads_kafka_with_java(config):
+    if not _commits_from_lineage(config):
         offsets = offsets_to_commit(source.plans)
     else:
         connection = open_store(layout.root)

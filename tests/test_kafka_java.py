@@ -8,13 +8,14 @@ messages that arrived since.
 
 import uuid
 
+import apache_beam as beam
 import pytest
 
 from lineage.verify import passed, verify
 from pipelines import flink_runner, kafka_io
 from pipelines import run as launcher
 from pipelines.config import ConfigError
-from pipelines.sources.kafka_java import reader_group
+from pipelines.sources.kafka_java import ReadKafkaWithJava, reader_group
 from schemas import raw
 from tests.test_kafka_pipeline import config, produce, read_rows
 
@@ -88,8 +89,6 @@ def test_java_reader_needs_a_runner_that_runs_java(kafka_broker, tmp_path):
 
 
 def test_java_reader_wants_every_partition_named_in_explicit_offsets(kafka_broker):
-    import apache_beam as beam  # pylint: disable=import-outside-toplevel
-    from pipelines.sources.kafka_java import ReadKafkaWithJava  # pylint: disable=import-outside-toplevel
     topic = f"j-{uuid.uuid4().hex[:8]}"
     produce(kafka_broker, topic, [b'{"text": "one"}', b'{"text": "two"}'])
     with pytest.raises(ValueError, match=r"partition\(s\) \[1, 2\]"):

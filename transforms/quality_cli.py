@@ -52,8 +52,9 @@ def train_quality(positives: str, negatives: str, output: str, epoch, lr, word_n
     args = {name: value for name, value in options.items() if value is not None}
     prepare = None
     if mask_identity:
-        from transforms import bias_lexicons  # pylint: disable=import-outside-toplevel
-        from transforms.identity_mask import IdentityMasker  # pylint: disable=import-outside-toplevel
+        # pylint: disable=import-outside-toplevel
+        from transforms import bias_lexicons
+        from transforms.identity_mask import IdentityMasker
         prepare = IdentityMasker(identity_lexicon or bias_lexicons.IDENTITY_EN)
     try:
         summary = quality_model.train_quality_model(positives, negatives, output, prepare,
