@@ -137,3 +137,21 @@ def test_streaming_run_picks_up_new_messages_and_resumes_without_loss_or_repeat(
     assert len(source_ids) == len(set(source_ids)) == 16
     assert summary2.counts["read"] == 4
     assert passed(verify(str(tmp_path / "out")))
+
+
+@pytest.mark.flink
+@pytest.mark.timeout(600)
+def test_streaming_run_on_local_flink(kafka_broker, flink_job_server, tmp_path):
+    """The same streaming source on Beam's portable Flink runner: windowed shards, offsets."""
+    topic = f"sf-{uuid.uuid4().hex[:8]}"
+    payloads = [b'{"id": "f%d", "text": "flink streaming document %d"}' % (i, i) for i in range(6)]
+    produce(kafka_broker, topic, payloads + [b"{broken"])
+    settings = config(kafka_broker, topic, tmp_path / "out", bounded=False, start="earliest",
+                      idle_timeout_s=5, window_s=2)
+    summary = launcher.run(settings, flink_job_server.pipeline_args())
+    assert summary.counts["read"] == 7 and summary.counts["errored"] == 1
+    data = read_rows(tmp_path / "out" / "data")
+    assert sorted(row["source_id"] for row in data) == [f"f{i}" for i in range(6)]
+    shard_names = [path.rsplit("/", 1)[1] for path in glob.glob(f"{tmp_path}/out/data/*.parquet")]
+    assert all(f"{summary.run_id}-w" in name for name in shard_names), shard_names
+    assert passed(verify(str(tmp_path / "out"), summary.run_id))
