@@ -52,6 +52,8 @@ FOLDS = 5
 SEED = 13
 
 Score = Callable[[Sequence[str]], List[float]]
+DEFAULT = "toxicity_score (default)"
+CLASSIFIER = "fastText classifier alone (out of fold)"
 WITH_CLASSIFIER = "toxicity_score with classifier (combine: max)"
 
 
@@ -91,7 +93,7 @@ def lexicon_scorers() -> Dict[str, BiasScorer]:
     return {
         "LDNOOBW word share (baseline)": BiasScorer([ldnoobw], allow_list=None),
         "LDNOOBW + allow list": BiasScorer([ldnoobw]),
-        "toxicity_score (default)": build_scorer(BiasParams()),
+        DEFAULT: build_scorer(BiasParams()),
     }
 
 
@@ -143,9 +145,11 @@ def print_auc_table(texts: Sequence[str], labels: Sequence[bool],
     for name, scores in rows.items():
         low, high = auc_interval(scores, labels)
         print(f"  {name:<46} {roc_auc(scores, labels):>8.4f}   [{low:.4f}, {high:.4f}]")
-    auc = roc_auc(rows["toxicity_score (default)"], labels)
-    print(f"  target ROC AUC >= {AUC_TARGET} for toxicity_score: "
-          f"{'met' if auc >= AUC_TARGET else 'NOT met'} ({auc:.4f}, {len(texts)} texts)")
+    for name in (DEFAULT, WITH_CLASSIFIER):
+        if name in rows:
+            auc = roc_auc(rows[name], labels)
+            print(f"  target ROC AUC >= {AUC_TARGET} for {name}: "
+                  f"{'met' if auc >= AUC_TARGET else 'NOT met'} ({auc:.4f}, {len(texts)} texts)")
 
 
 def groups_of(scorer: BiasScorer, items: Sequence[Labelled], by_set_group: bool
@@ -240,39 +244,37 @@ def report_real_comments(title: str, items: Sequence[Labelled], classifier: bool
     labels = [item.toxic for item in items]
     print(f"\n== {title}: {len(items)} texts, {sum(labels)} labelled toxic ==")
     scorers = lexicon_scorers()
-    default = scorers["toxicity_score (default)"]
+    default = scorers[DEFAULT]
     rows = {name: scores_of(scorer)(texts) for name, scorer in scorers.items()}
     swapped = [swapper.swap(text) for text in texts]
-    swapped_rows = {"toxicity_score (default)": scores_of(default)(swapped)}
+    swapped_rows = {DEFAULT: scores_of(default)(swapped)}
     if classifier:
-        for name, (original, swap) in (
-                ("fastText classifier alone (out of fold)",
-                 out_of_fold_classifier(texts, labels, swapped)),):
-            rows[name], swapped_rows[name] = original, swap
-            combined = WITH_CLASSIFIER
-            rows[combined] = [max(a, b) for a, b in zip(rows["toxicity_score (default)"],
-                                                         original)]
-            swapped_rows[combined] = [max(a, b) for a, b in zip(
-                swapped_rows["toxicity_score (default)"], swap)]
+        probabilities, swapped_probabilities = out_of_fold_classifier(texts, labels, swapped)
+        rows[CLASSIFIER] = probabilities
+        swapped_rows[CLASSIFIER] = swapped_probabilities
+        for target, lexicon, model in ((rows, rows[DEFAULT], probabilities),
+                                       (swapped_rows, swapped_rows[DEFAULT],
+                                        swapped_probabilities)):
+            target[WITH_CLASSIFIER] = [max(a, b) for a, b in zip(lexicon, model)]
     print_auc_table(texts, labels, rows)
 
-    civil = [i for i, label in enumerate(labels) if not label]
+    civil = [items[i] for i, label in enumerate(labels) if not label]
+    civil_groups = groups_of(default, civil, by_set_group)
     where = "the group each comment was collected for" if by_set_group else \
         f"groups the identity lexicon finds, >= {MIN_TEXTS_PER_GROUP} comments"
     for name in swapped_rows:
-        civil_scores = [rows[name][i] for i in civil]
+        civil_scores = [score for score, label in zip(rows[name], labels) if not label]
         print_group_table(
             f"Mean {name} of NON-TOXIC comments per group ({where})",
-            group_means(civil_scores, groups_of(default, [items[i] for i in civil], by_set_group),
-                        1 if by_set_group else MIN_TEXTS_PER_GROUP),
-            civil_scores, target=name != "fastText classifier alone (out of fold)")
+            group_means(civil_scores, civil_groups, 1 if by_set_group else MIN_TEXTS_PER_GROUP),
+            civil_scores, target=name != CLASSIFIER)
     if by_set_group:
-        civil_scores = [rows["toxicity_score (default)"][i] for i in civil]
+        civil_scores = [score for score, label in zip(rows[DEFAULT], labels) if not label]
         print_group_table(
-            f"toxicity_score (default) by the groups the identity lexicon finds (>= "
-            f"{MIN_TEXTS_PER_GROUP} comments)",
-            group_means(civil_scores, groups_of(default, [items[i] for i in civil], False),
-                        MIN_TEXTS_PER_GROUP), civil_scores)
+            f"{DEFAULT} by the groups the identity lexicon finds (>= {MIN_TEXTS_PER_GROUP} "
+            "comments)",
+            group_means(civil_scores, groups_of(default, civil, False), MIN_TEXTS_PER_GROUP),
+            civil_scores)
 
     altered = sum(1 for a, b in zip(texts, swapped) if a != b)
     print(f"\n  Paired identity swap: {altered} texts had identity terms swapped for another "
