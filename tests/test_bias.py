@@ -8,6 +8,7 @@ import json
 import apache_beam as beam
 import pydantic
 import pytest
+from click.testing import CliRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -16,6 +17,7 @@ from schemas.documents import Document
 from transforms import bias_lexicons
 from transforms.bias import BiasParams, BiasProcessor, BiasSignals, build_scorer
 from transforms.bias_lexicons import LexiconError
+from transforms.identity_balance import IdentityBalancer
 from transforms.identity_mask import IdentityMasker
 from transforms.lexicon import LexiconEntry, PhraseMatcher
 
@@ -350,3 +352,95 @@ def test_identity_masker_replaces_mentions_as_the_stage_counts_them():
     masker = IdentityMasker()
     assert masker.mask("Gay people, Black women and non-binary folks! Black coffee.") == (
         "identityterm people identityterm identityterm and identityterm folks ! black coffee .")
+
+
+def test_identity_balancer_puts_each_text_in_its_most_mentioned_group():
+    balancer = IdentityBalancer()
+    assert balancer.group_of("Muslims, Jews and more Muslims met.") == "religion/muslim"
+    assert balancer.group_of("My wife and her sister met his dad.") == "gendered/female"
+    assert balancer.group_of("He told his brother.") == "gendered/male"
+    assert balancer.group_of("She met gay people and their friends.") == "sexual_orientation/gay"
+    assert balancer.group_of("The river floods in spring.") == "none"
+
+
+def test_identity_balancing_gives_every_group_the_overall_toxic_share_by_leaving_out_examples():
+    def texts(template, count):
+        return [f"{template} number {index}" for index in range(count)]
+
+    toxic = texts("muslims are bad", 40) + texts("my wife is bad", 5) + texts("rivers bad", 25) \
+        + texts("gay people bad", 2)
+    civil = texts("muslims are fine", 60) + texts("my wife is fine", 95) + \
+        texts("rivers fine", 75) + texts("gay people fine", 3)
+    share = len(toxic) / (len(toxic) + len(civil))
+    balancer = IdentityBalancer(seed=5)
+    kept_toxic, kept_civil = balancer(toxic, civil)
+    assert set(kept_toxic) <= set(toxic) and len(set(kept_toxic)) == len(kept_toxic)
+    assert set(kept_civil) <= set(civil) and len(set(kept_civil)) == len(kept_civil)
+    report = {group.group: group for group in balancer.report}
+    assert list(report) == ["gendered/female", "none", "religion/muslim",
+                            "sexual_orientation/gay"]  # largest first, then by name
+    for name in ("gendered/female", "none", "religion/muslim"):
+        group = report[name]
+        kept = group.kept_positives + group.kept_negatives
+        assert abs(group.kept_positives - share * kept) <= 1, group
+        # the scarcer label is kept whole
+        assert group.kept_positives == group.positives or group.kept_negatives == group.negatives
+    assert report["religion/muslim"].kept_negatives == 60  # toxic-heavy: toxic examples left out
+    assert report["gendered/female"].kept_positives == 5  # civil-heavy: civil examples left out
+    assert str(report["sexual_orientation/gay"]) == "sexual_orientation/gay: toxic 2/2, civil 3/3"
+    assert (kept_toxic, kept_civil) == IdentityBalancer(seed=5)(toxic, civil)
+    with pytest.raises(ValueError, match="both"):
+        balancer(toxic, [])
+
+
+def test_identity_balancing_keeps_a_trained_classifier_from_learning_a_groups_topics(tmp_path):
+    """Training data in which texts about one group (its topics: gardens, recipes) are nearly all
+    civil and texts about another (elections, borders) often toxic: masking names does not stop a
+    classifier from scoring civil text on the second group's topics higher; balancing does."""
+    pytest.importorskip("fasttext")
+    from transforms.quality_cli import train_quality
+    insults = ("you idiots", "what garbage", "shut up morons")
+    praise = ("how lovely", "thanks a lot", "very kind")
+    women = ("my wife planted the garden", "her sister shared a recipe",
+             "my mom baked bread for her friends")
+    muslims = ("muslims debated the election", "muslim voters discussed the border",
+               "the election and the border, say muslims")
+
+    def mix(topics, toxic_share):
+        toxic, civil = [], []
+        for index in range(120):
+            topic = topics[index % len(topics)]
+            if index % 10 < toxic_share * 10:
+                toxic.append(f"{topic}, {insults[index % 3]}")
+            else:
+                civil.append(f"{topic}, {praise[index % 3]}")
+        return toxic, civil
+
+    women_toxic, women_civil = mix(women, 0.1)
+    muslim_toxic, muslim_civil = mix(muslims, 0.5)
+    _write_jsonl(tmp_path / "toxic.jsonl", women_toxic + muslim_toxic)
+    _write_jsonl(tmp_path / "civil.jsonl", women_civil + muslim_civil)
+    pairs = [("my sister read about the garden", "voters read about the border"),
+             ("her recipe was in the paper", "the election was in the paper")]
+
+    def gap(balance):
+        model_path = str(tmp_path / f"model-{balance}.bin")
+        flags = ["--balance-identity"] if balance else []
+        result = CliRunner().invoke(train_quality, [
+            str(tmp_path / "toxic.jsonl"), str(tmp_path / "civil.jsonl"), "-o", model_path,
+            "--mask-identity", "--epoch", "25", "--threads", "1", "--seed", "3", *flags])
+        assert result.exit_code == 0, result.output
+        if balance:  # toxic: 12/120 about women, 60/120 about Muslims; 72/240 in all
+            assert "gendered/female: toxic 12/12, civil 28/108" in result.output
+            assert "religion/muslim: toxic 26/60, civil 60/60" in result.output
+        processor = BiasProcessor(BiasParams(classifier={"model_path": model_path,
+                                                         "combine": "classifier"}))
+        processor.setup()
+        texts = [text for pair in pairs for text in pair]
+        values = [verdict.annotations["toxicity_score"] for verdict in
+                  processor.process_batch([doc(text, i) for i, text in enumerate(texts)])]
+        return sum(values[i + 1] - values[i] for i in range(0, len(values), 2)) / len(pairs)
+
+    raw, balanced = gap(False), gap(True)
+    assert raw > 0.1, raw
+    assert abs(balanced) < raw / 2, (raw, balanced)

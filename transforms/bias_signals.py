@@ -124,8 +124,7 @@ class BiasScorer:
                            for phrase, weight in kept)
         self.removed_toxicity_terms = sorted(set(self.removed_toxicity_terms) | set(removed))
         entries.extend(identity_entries(self._identity))
-        for gender, words in self._identity.gendered.items():
-            entries.extend((word, LexiconEntry(GENDERED, gender)) for word in words)
+        entries.extend(gendered_entries(self._identity))
         entries.extend((term, LexiconEntry(BLOCKED, term)) for term in self._block_terms)
         return PhraseMatcher(entries)
 
@@ -190,6 +189,13 @@ def identity_entries(lexicon: bias_lexicons.IdentityLexicon) -> List[Tuple[str, 
     return [(term.phrase, LexiconEntry(
         IDENTITY, term.group, next_words=next_words if term.needs_person_noun else None))
             for term in lexicon.terms]
+
+
+def gendered_entries(lexicon: bias_lexicons.IdentityLexicon) -> List[Tuple[str, LexiconEntry]]:
+    """The gendered words as :class:`PhraseMatcher` entries of kind ``gendered``, labelled
+    ``female`` or ``male``."""
+    return [(word, LexiconEntry(GENDERED, gender))
+            for gender, words in lexicon.gendered.items() for word in words]
 
 
 def default_toxicity_lists(languages: Sequence[str]) -> List[ToxicityList]:

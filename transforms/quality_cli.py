@@ -31,11 +31,15 @@ import click
 @click.option("--quantize", is_flag=True, help="Quantize the model (much smaller file).")
 @click.option("--mask-identity", is_flag=True,
               help="Train on identity-blind text (for the bias stage's toxicity classifier).")
+@click.option("--balance-identity", is_flag=True,
+              help="Before training, give every identity group the toxic share of the whole set "
+                   "by leaving out examples (for the bias stage's toxicity classifier).")
 @click.option("--identity-lexicon", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="The identity lexicon for --mask-identity (default: the shipped one).")
+              help="The identity lexicon for --mask-identity and --balance-identity (default: "
+                   "the shipped one).")
 def train_quality(positives: str, negatives: str, output: str, epoch, lr, word_ngrams, dim,
                   min_count, bucket, threads, seed, quantize: bool, mask_identity: bool,
-                  identity_lexicon: Optional[str]) -> None:
+                  balance_identity: bool, identity_lexicon: Optional[str]) -> None:
     """Train a quality classifier: POSITIVES.jsonl are good documents, NEGATIVES.jsonl poor ones.
 
     Both are JSONL files with a "text" field. DCLM's recipe: positives are high-quality reference
@@ -43,27 +47,33 @@ def train_quality(positives: str, negatives: str, output: str, epoch, lr, word_n
 
     The same command trains the bias stage's toxicity classifier: toxic texts as POSITIVES, civil
     ones as NEGATIVES, with --mask-identity (every identity mention becomes one placeholder word,
-    as the stage shows it to the classifier, so the model cannot learn group names).
+    as the stage shows it to the classifier, so the model cannot learn group names) and
+    --balance-identity (each group keeps the toxic share of the whole set, so the model cannot
+    learn that texts about one group are more often toxic than texts about another).
     """
     # Imported here so that loading the command line does not import Beam.
-    from transforms import quality_model  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    from transforms import bias_lexicons, quality_model
+    from transforms.identity_balance import IdentityBalancer
+    from transforms.identity_mask import IdentityMasker
     options = {"epoch": epoch, "lr": lr, "wordNgrams": word_ngrams, "dim": dim,
                "minCount": min_count, "bucket": bucket, "thread": threads, "seed": seed}
     args = {name: value for name, value in options.items() if value is not None}
-    prepare = None
-    if mask_identity:
-        # pylint: disable=import-outside-toplevel
-        from transforms import bias_lexicons
-        from transforms.identity_mask import IdentityMasker
-        prepare = IdentityMasker(identity_lexicon or bias_lexicons.IDENTITY_EN)
+    lexicon = identity_lexicon or bias_lexicons.IDENTITY_EN
+    prepare = IdentityMasker(lexicon) if mask_identity else None
+    balancer = IdentityBalancer(lexicon, seed=seed or 0) if balance_identity else None
     try:
         summary = quality_model.train_quality_model(positives, negatives, output, prepare,
-                                                    quantize=quantize, **args)
+                                                    balancer, quantize=quantize, **args)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    if balancer is not None:
+        click.echo("identity balancing, kept/read per group:")
+        for group in balancer.report:
+            click.echo(f"  {group}")
     click.echo(f"model written: {summary['output']} ({summary['positives']} positives, "
                f"{summary['negatives']} negatives; labels {', '.join(summary['labels'])})")
-    if mask_identity:
+    if mask_identity or balance_identity:
         click.echo(f"use it with: stages: [{{bias: {{classifier: {{model_path: "
                    f"{summary['output']}}}}}}}]")
     else:

@@ -43,7 +43,7 @@ import json
 import os
 import random
 import tempfile
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pydantic
 
@@ -157,6 +157,8 @@ def read_texts(path: str) -> Iterator[str]:
 
 def train_quality_model(pos_path: str, neg_path: str, output_path: str,
                         prepare: Optional[Callable[[str], str]] = None,
+                        select: Optional[Callable[[List[str], List[str]],
+                                                  Tuple[List[str], List[str]]]] = None,
                         **fasttext_args: Any) -> Dict[str, Any]:
     """Trains a fastText quality classifier: ``pos_path`` texts are good, ``neg_path`` poor.
 
@@ -166,8 +168,10 @@ def train_quality_model(pos_path: str, neg_path: str, output_path: str,
     :data:`DEFAULT_TRAINING_ARGS` updated by ``fasttext_args`` (fastText's own names: ``epoch``,
     ``lr``, ``wordNgrams``, ``dim``, ``thread``, ...). With ``quantize=True`` the model is
     quantized before saving (much smaller, slightly less accurate; name the output ``.ftz``).
-    The examples are held in memory while shuffling. ``prepare``, if given, rewrites every text
-    first (e.g. :class:`transforms.identity_mask.IdentityMasker` for a toxicity classifier).
+    The examples are held in memory while shuffling. ``select``, if given, is called with the
+    positive and negative texts and returns those to train on (e.g.
+    :class:`transforms.identity_balance.IdentityBalancer`); ``prepare``, if given, then rewrites
+    every text (e.g. :class:`transforms.identity_mask.IdentityMasker` for a toxicity classifier).
 
     Training runs in a fresh child process (see :mod:`transforms.quality_fasttext_train`); if it
     diverges (fastText's "Encountered NaN"), it is retried with half the learning rate, up to
@@ -181,11 +185,14 @@ def train_quality_model(pos_path: str, neg_path: str, output_path: str,
     args = dict(DEFAULT_TRAINING_ARGS)
     args.update(fasttext_args)
     args.setdefault("verbose", 0)
+    positives, negatives = list(read_texts(pos_path)), list(read_texts(neg_path))
+    if select is not None:
+        positives, negatives = select(positives, negatives)
     examples = []
     counts = {}
-    for path, label in ((pos_path, POSITIVE_LABEL), (neg_path, NEGATIVE_LABEL)):
+    for path, label, texts in ((pos_path, POSITIVE_LABEL, positives),
+                               (neg_path, NEGATIVE_LABEL, negatives)):
         before = len(examples)
-        texts = read_texts(path)
         if prepare is not None:
             texts = map(prepare, texts)
         lines = (one_line(text, max_chars) for text in texts)
