@@ -43,7 +43,8 @@ from tests.eval import bias_eval_sets as sets
 from tests.eval.bias_eval_sets import Labelled
 from transforms import bias_lexicons
 from transforms.bias import BiasParams, build_scorer
-from transforms.bias_signals import BiasScorer, ToxicityList
+from transforms.bias_signals import BiasScorer, ToxicityList, identity_entries
+from transforms.lexicon import PhraseMatcher
 
 AUC_TARGET = 0.80
 SPREAD_TARGET = 0.05
@@ -156,10 +157,11 @@ def out_of_fold_classifier(texts: Sequence[str], labels: Sequence[bool],
 
 def print_auc_table(texts: Sequence[str], labels: Sequence[bool],
                     rows: Dict[str, List[float]]) -> None:
-    print(f"\n  {'scorer':<46} {'ROC AUC':>8}   95% interval")
+    width = max(map(len, rows))
+    print(f"\n  {'scorer':<{width}} {'ROC AUC':>8}   95% interval")
     for name, scores in rows.items():
         low, high = auc_interval(scores, labels)
-        print(f"  {name:<46} {roc_auc(scores, labels):>8.4f}   [{low:.4f}, {high:.4f}]")
+        print(f"  {name:<{width}} {roc_auc(scores, labels):>8.4f}   [{low:.4f}, {high:.4f}]")
     for name in rows:
         if name.startswith("toxicity_score"):
             auc = roc_auc(rows[name], labels)
@@ -222,10 +224,17 @@ def print_group_table(title: str, means: Dict[str, Tuple[int, float]],
 
 
 class IdentitySwapper:
-    """Replaces every identity term of a text with a term of another group (seeded)."""
+    """Replaces every identity term of a text with a term of another group (seeded).
+
+    A swap must replace terms one for one: when the new terms would run together with their
+    neighbours into a different number of mentions ("white men" -> "european americans", one
+    term), the replacements are drawn again (up to ``MAX_DRAWS`` times, then the text is kept)."""
+
+    MAX_DRAWS = 20
 
     def __init__(self, lexicon: bias_lexicons.IdentityLexicon, seed: int = SEED):
         self._rng = random.Random(seed)
+        self._mentions = PhraseMatcher(identity_entries(lexicon))
         self._group = {}
         by_kind: Dict[bool, List[str]] = {True: [], False: []}
         for term in lexicon.terms:
@@ -242,6 +251,14 @@ class IdentitySwapper:
         self._needs_noun = {term.phrase.lower(): term.needs_person_noun for term in lexicon.terms}
 
     def swap(self, text: str) -> str:
+        mentions = len(self._mentions.scan(text).matches)
+        for _ in range(self.MAX_DRAWS):
+            swapped = self._draw(text)
+            if len(self._mentions.scan(swapped).matches) == mentions:
+                return swapped
+        return text
+
+    def _draw(self, text: str) -> str:
         def replace(match):
             found = re.sub(r"[\s\-]+", " ", match.group(0).lower())
             group = self._group.get(found)
