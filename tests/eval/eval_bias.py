@@ -43,8 +43,8 @@ from tests.eval import bias_eval_sets as sets
 from tests.eval.bias_eval_sets import Labelled
 from transforms import bias_lexicons
 from transforms.bias import BiasParams, build_scorer
-from transforms.bias_signals import BiasScorer, ToxicityList, identity_entries
-from transforms.lexicon import PhraseMatcher
+from transforms.bias_signals import BiasScorer, ToxicityList
+from transforms.identity_mask import IdentityMasker
 
 AUC_TARGET = 0.80
 SPREAD_TARGET = 0.05
@@ -126,7 +126,6 @@ def out_of_fold_classifier(texts: Sequence[str], labels: Sequence[bool],
     import os
     from transforms.bias_classifier import FastTextToxicityClassifier
     from transforms.identity_balance import IdentityBalancer
-    from transforms.identity_mask import IdentityMasker
     from transforms.quality_model import train_quality_model
     masker = IdentityMasker()
     order = list(range(len(texts)))
@@ -226,15 +225,18 @@ def print_group_table(title: str, means: Dict[str, Tuple[int, float]],
 class IdentitySwapper:
     """Replaces every identity term of a text with a term of another group (seeded).
 
-    A swap must replace terms one for one: when the new terms would run together with their
-    neighbours into a different number of mentions ("white men" -> "european americans", one
-    term), the replacements are drawn again (up to ``MAX_DRAWS`` times, then the text is kept)."""
+    A swap must replace mentions and nothing else: when a new term would run together with a
+    neighbour into another mention ("white men" -> "european americans", one term; "Jewish
+    American scientists" -> "Native American scientists"), the replacements are drawn again (up
+    to ``MAX_DRAWS`` times, then the text is kept). Checked with the identity masker: the text
+    outside the mentions must stay the same."""
 
     MAX_DRAWS = 20
 
-    def __init__(self, lexicon: bias_lexicons.IdentityLexicon, seed: int = SEED):
+    def __init__(self, lexicon_path: str = bias_lexicons.IDENTITY_EN, seed: int = SEED):
+        lexicon = bias_lexicons.load_identity_lexicon(lexicon_path)
         self._rng = random.Random(seed)
-        self._mentions = PhraseMatcher(identity_entries(lexicon))
+        self._masker = IdentityMasker(lexicon_path)
         self._group = {}
         by_kind: Dict[bool, List[str]] = {True: [], False: []}
         for term in lexicon.terms:
@@ -251,10 +253,10 @@ class IdentitySwapper:
         self._needs_noun = {term.phrase.lower(): term.needs_person_noun for term in lexicon.terms}
 
     def swap(self, text: str) -> str:
-        mentions = len(self._mentions.scan(text).matches)
+        outside_mentions = self._masker.mask(text)
         for _ in range(self.MAX_DRAWS):
             swapped = self._draw(text)
-            if len(self._mentions.scan(swapped).matches) == mentions:
+            if self._masker.mask(swapped) == outside_mentions:
                 return swapped
         return text
 
@@ -341,7 +343,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="also train and score a fastText toxicity classifier out of fold")
     args = parser.parse_args(argv)
     lexicon = bias_lexicons.load_identity_lexicon()
-    swapper = IdentitySwapper(lexicon)
+    swapper = IdentitySwapper()
 
     report_real_comments("Reddit comments (RedditBias text, Winnow labels)",
                          sets.reddit_comments(), args.classifier, swapper, by_set_group=True)
