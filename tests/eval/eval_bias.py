@@ -24,7 +24,10 @@ Printed for each set of real comments:
 2. The mean ``toxicity_score`` of the NON-TOXIC comments per identity group and its spread
    (max - min; target <= 0.05), next to the spread that groups of the same sizes drawn at random
    from the same comments show (so a spread that topic alone explains is visible as such).
-3. A paired identity swap: every identity term of every comment replaced by a term of another
+3. Borkan et al.'s per-group ROC AUCs (subgroup, BPSN, BNSP; "Nuanced Metrics for Measuring
+   Unintended Bias with Real Data for Text Classification", 2019), the lowest group of each:
+   a scale-free view of the same question.
+4. A paired identity swap: every identity term of every comment replaced by a term of another
    group; how many scores change (by construction, none should).
 
 For the templates: the mean score per group of the non-toxic and the toxic sentences, and spreads.
@@ -222,6 +225,41 @@ def print_group_table(title: str, means: Dict[str, Tuple[int, float]],
     return value
 
 
+def bias_aucs(scores: Sequence[float], labels: Sequence[bool], members: Sequence[bool]
+              ) -> Tuple[float, float, float]:
+    """Borkan et al.'s (2019) per-group ROC AUCs: within the group (subgroup AUC); the group's
+    non-toxic texts against everyone else's toxic ones (BPSN: low when civil text about the group
+    scores high); the group's toxic texts against everyone else's non-toxic ones (BNSP)."""
+    def auc(picked):
+        chosen = [i for i in range(len(scores)) if picked(i)]
+        return roc_auc([scores[i] for i in chosen], [labels[i] for i in chosen])
+    return (auc(lambda i: members[i]),
+            auc(lambda i: members[i] != labels[i]),
+            auc(lambda i: members[i] == labels[i]))
+
+
+def print_bias_aucs(rows: Dict[str, List[float]], labels: Sequence[bool],
+                    groups: Sequence[Sequence[str]], min_count: int) -> None:
+    """For each score, the lowest per-group AUCs of :func:`bias_aucs` and their groups (groups
+    with ``min_count`` texts and both labels)."""
+    names = sorted({name for found in groups for name in found})
+    members = {name: [name in found for found in groups] for name in names}
+    members = {name: flags for name, flags in members.items() if sum(flags) >= min_count
+               and 0 < sum(label for label, flag in zip(labels, flags) if flag) < sum(flags)}
+    print(f"\n  Per-group ROC AUCs (Borkan et al. 2019), lowest of {len(members)} groups:")
+    width = max(map(len, rows))
+    cell = 6 + max(map(len, members), default=0)
+    titles = "  ".join(f"{title:<{cell}}" for title in ("subgroup", "BPSN", "BNSP"))
+    print(f"  {'scorer':<{width}}  {titles.rstrip()}")
+    for name, scores in rows.items():
+        per_group = {group: bias_aucs(scores, labels, flags) for group, flags in members.items()}
+        cells = []
+        for column in range(3):
+            group = min(per_group, key=lambda g, c=column: per_group[g][c])
+            cells.append(f"{per_group[group][column]:.3f} {group:<{cell - 6}}")
+        print(f"  {name:<{width}}  " + "  ".join(cells).rstrip())
+
+
 class IdentitySwapper:
     """Replaces every identity term of a text with a term of another group (seeded).
 
@@ -310,6 +348,9 @@ def report_real_comments(title: str, items: Sequence[Labelled], classifier: bool
             "comments)",
             group_means(civil_scores, groups_of(default, civil, False), MIN_TEXTS_PER_GROUP),
             civil_scores)
+
+    print_bias_aucs(rows, labels, groups_of(default, items, by_set_group),
+                    1 if by_set_group else MIN_TEXTS_PER_GROUP)
 
     altered = sum(1 for a, b in zip(texts, swapped) if a != b)
     print(f"\n  Paired identity swap: {altered} texts had identity terms swapped for another "
