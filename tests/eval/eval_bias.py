@@ -381,7 +381,8 @@ def report_templates(title: str, items: Sequence[Labelled]) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--classifier", action="store_true",
-                        help="also train and score a fastText toxicity classifier out of fold")
+                        help="also train and score fastText toxicity classifiers out of fold "
+                        "(identity-blind, and identity-blind on balanced data)")
     args = parser.parse_args(argv)
     lexicon = bias_lexicons.load_identity_lexicon()
     swapper = IdentitySwapper()
