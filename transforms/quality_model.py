@@ -43,7 +43,7 @@ import json
 import os
 import random
 import tempfile
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import pydantic
 
@@ -185,9 +185,10 @@ def train_quality_model(pos_path: str, neg_path: str, output_path: str,
     args = dict(DEFAULT_TRAINING_ARGS)
     args.update(fasttext_args)
     args.setdefault("verbose", 0)
-    positives, negatives = list(read_texts(pos_path)), list(read_texts(neg_path))
+    positives: Iterable[str] = read_texts(pos_path)
+    negatives: Iterable[str] = read_texts(neg_path)
     if select is not None:
-        positives, negatives = select(positives, negatives)
+        positives, negatives = select(list(positives), list(negatives))
     examples = []
     counts = {}
     for path, label, texts in ((pos_path, POSITIVE_LABEL, positives),
