@@ -304,6 +304,11 @@ def test_fasttext_classifier_trained_with_the_quality_command_is_combined(tmp_pa
     assert toxic_signals["lexicon_toxicity"] == 0  # no listed word...
     assert verdicts[0].annotations["toxicity_score"] == toxic_signals["classifier_toxicity"] > 0.5
     assert verdicts[1].annotations["toxicity_score"] < 0.5
+    # No word, no evidence: the model is not asked (fastText would answer from its end-of-line
+    # token alone).
+    wordless = processor.process_batch([doc(" \u200b ... !! ", 3)])[0]
+    assert wordless.annotations["bias_signals"]["classifier_toxicity"] == 0.0
+    assert wordless.annotations["toxicity_score"] == 0.0
     with pytest.raises(Exception, match="label"):
         bad = BiasProcessor(BiasParams(classifier={"model_path": model_path,
                                                    "toxic_label": "hateful"}))

@@ -99,6 +99,14 @@ def test_classifier_separates_held_out_positives_from_negatives(corpus, model_pa
         assert not verdict.dropped
 
 
+def test_a_text_without_words_scores_zero_instead_of_the_models_bias(model_path):
+    """fastText would score a wordless line from its end-of-line token alone."""
+    processor = QualityModelProcessor(QualityModelParams(model_path=model_path))
+    processor.setup()
+    verdicts = processor.process_batch([doc(" \u200b -- ... ", 1), doc("", 2)])
+    assert [verdict.annotations["quality_model_score"] for verdict in verdicts] == [0.0, 0.0]
+
+
 def test_stage_scores_and_drops_below_min_score(corpus, model_path):
     documents = [doc(corpus["test_pos"][0], 1), doc(corpus["test_neg"][0], 2)]
     with TestPipeline() as pipeline:

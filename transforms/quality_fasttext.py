@@ -26,6 +26,7 @@ from apache_beam.utils import shared
 
 LABEL_PREFIX = "__label__"
 _WHITESPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w")
 
 
 class ModelNotFound(FileNotFoundError):
@@ -84,13 +85,20 @@ def _probability(value) -> float:
 
 
 def predict_all(model, texts: Sequence[str]) -> List[Dict[str, float]]:
-    """For each text (already one line), every label's probability, labels without prefix."""
-    if not texts:
-        return []
-    labels, probabilities = model.predict(list(texts), k=-1)
-    return [{strip_label(label): _probability(probability)
-             for label, probability in zip(text_labels, text_probabilities)}
-            for text_labels, text_probabilities in zip(labels, probabilities)]
+    """For each text (already one line), every label's probability, labels without prefix.
+
+    A text without a single word character gets no probabilities (``{}``): the model has nothing
+    to go on, and fastText would answer from its end-of-line token alone, which is often far from
+    0.5 (a toxicity model trained on comments where short insults end early calls it toxic)."""
+    with_words = [index for index, text in enumerate(texts) if _WORD.search(text)]
+    results: List[Dict[str, float]] = [{} for _ in texts]
+    if not with_words:
+        return results
+    labels, probabilities = model.predict([texts[index] for index in with_words], k=-1)
+    for index, text_labels, text_probabilities in zip(with_words, labels, probabilities):
+        results[index] = {strip_label(label): _probability(probability)
+                          for label, probability in zip(text_labels, text_probabilities)}
+    return results
 
 
 def predict_top(model, texts: Sequence[str]) -> List[tuple]:
