@@ -4,6 +4,7 @@ Everything runs on the shipped lexicons (transforms/data/), as a user's run woul
 """
 
 import json
+import random
 
 import apache_beam as beam
 import pydantic
@@ -449,3 +450,92 @@ def test_identity_balancing_keeps_a_trained_classifier_from_learning_a_groups_to
     raw, balanced = gap(False), gap(True)
     assert raw > 0.1, raw
     assert abs(balanced) < raw / 2, (raw, balanced)
+
+
+def test_civil_parity_weights_groups_by_their_cross_fitted_civil_scores():
+    """A stand-in classifier scores civil texts by their group, whatever it was trained on: the
+    weights follow the ratios round by round, within their bounds; small groups keep weight 1."""
+    from transforms.civil_parity import CivilScoreParity
+    from transforms.identity_balance import IdentityBalancer
+    level = {"hard": 0.4, "easy": 0.1, "tiny": 0.9}
+    trained_on = []
+
+    def train(toxic, civil):
+        trained_on.append((len(toxic), len(civil)))
+        return lambda texts: [level[text.split()[0]] for text in texts]
+
+    class Groups(IdentityBalancer):
+        def group_of(self, text):
+            return text.split()[0]
+
+    civil = [f"hard remark {i}" for i in range(100)] + [f"easy remark {i}" for i in range(100)] \
+        + [f"tiny remark {i}" for i in range(10)]
+    toxic = [f"hard insult {i}" for i in range(30)]
+    parity = CivilScoreParity(Groups(), train, balance=False, rounds=2, min_group_size=50)
+    kept_toxic, weighted_civil = parity(toxic, civil)
+    assert kept_toxic == toxic
+    assert parity.rounds_run == 2 and len(trained_on) == 4  # two cross-fitted halves per round
+    mean = (100 * 0.4 + 100 * 0.1 + 10 * 0.9) / 210
+    report = {row.group: row for row in parity.report}
+    assert set(report) == {"hard", "easy"}  # "tiny" is below min_group_size
+    assert report["hard"].first_ratio == pytest.approx(0.4 / mean)
+    assert report["hard"].weight == pytest.approx(min(4.0, (0.4 / mean) ** 2))
+    assert report["easy"].weight == pytest.approx(max(0.25, (0.1 / mean) ** 2))
+    counts = {group: sum(text.startswith(group) for text in weighted_civil) for group in level}
+    assert counts["tiny"] == 10
+    assert counts["hard"] > 150 and counts["easy"] < 50
+    assert "hard: civil 100, mean civil score x" in str(report["hard"])
+
+
+def test_civil_parity_evens_out_the_civil_scores_of_an_easy_and_a_hard_group(tmp_path):
+    """Both groups are equally often toxic, so balancing changes nothing; but the civil texts
+    about Muslims are borderline remarks that annotators sometimes call toxic, those about
+    Christians plainly civil. A balanced classifier scores the first higher; civil parity
+    reweights until both score alike on training data its measuring models did not see."""
+    pytest.importorskip("fasttext")
+    from transforms.quality_cli import train_quality
+    rng = random.Random(5)
+    insults = ("idiots", "garbage", "morons", "scum", "worthless")
+    borderline = ("strange", "loud", "different", "odd", "pushy", "weird")
+    pleasant = ("baked bread", "sang hymns", "planted trees", "cleaned the park",
+                "ran a food bank", "painted the hall")
+
+    def insult(group):
+        return f"{group} are {rng.choice(insults)} and {rng.choice(insults)}"
+
+    def remark(group):
+        return f"{group} are {rng.choice(borderline)} {rng.choice(borderline)}"
+
+    # 90 toxic and 210 civil texts per group; 40 of the 250 borderline remarks labelled toxic.
+    toxic = [insult("christians") for _ in range(90)] + [insult("muslims") for _ in range(50)] \
+        + [remark("muslims") for _ in range(40)]
+    civil = [f"the christians {rng.choice(pleasant)} {rng.choice(pleasant)}" for _ in range(210)] \
+        + [remark("muslims") for _ in range(210)]
+    _write_jsonl(tmp_path / "toxic.jsonl", toxic)
+    _write_jsonl(tmp_path / "civil.jsonl", civil)
+    held_out = {"christians": ["the christians baked bread painted the hall",
+                               "the christians ran a food bank planted trees"],
+                "muslims": ["muslims are loud odd", "muslims are pushy strange"]}
+
+    def civil_gap(parity):
+        model_path = str(tmp_path / f"model-{parity}.bin")
+        flags = ["--civil-parity"] if parity else []
+        result = CliRunner().invoke(train_quality, [
+            str(tmp_path / "toxic.jsonl"), str(tmp_path / "civil.jsonl"), "-o", model_path,
+            "--mask-identity", "--balance-identity", "--epoch", "25", "--threads", "1",
+            "--seed", "3", *flags])
+        assert result.exit_code == 0, result.output
+        if parity:
+            assert "civil parity" in result.output and "religion/muslim: civil" in result.output
+        processor = BiasProcessor(BiasParams(classifier={"model_path": model_path,
+                                                         "combine": "classifier"}))
+        processor.setup()
+        means = {}
+        for group, texts in held_out.items():
+            verdicts = processor.process_batch([doc(text, i) for i, text in enumerate(texts)])
+            means[group] = sum(v.annotations["toxicity_score"] for v in verdicts) / len(texts)
+        return means["muslims"] - means["christians"]
+
+    balanced, even = civil_gap(False), civil_gap(True)
+    assert balanced > 0.05, balanced
+    assert abs(even) < balanced / 2, (balanced, even)

@@ -34,12 +34,18 @@ import click
 @click.option("--balance-identity", is_flag=True,
               help="Before training, give every identity group the toxic share of the whole set "
                    "by leaving out examples (for the bias stage's toxicity classifier).")
+@click.option("--civil-parity", is_flag=True,
+              help="Then weight each identity group's civil examples until classifiers "
+                   "cross-fitted on the training data score every group's civil texts alike on "
+                   "average (trains up to six extra models; for the bias stage's toxicity "
+                   "classifier).")
 @click.option("--identity-lexicon", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="The identity lexicon for --mask-identity and --balance-identity (default: "
-                   "the shipped one).")
+              help="The identity lexicon for --mask-identity, --balance-identity and "
+                   "--civil-parity (default: the shipped one).")
 def train_quality(positives: str, negatives: str, output: str, epoch, lr, word_ngrams, dim,
                   min_count, bucket, threads, seed, quantize: bool, mask_identity: bool,
-                  balance_identity: bool, identity_lexicon: Optional[str]) -> None:
+                  balance_identity: bool, civil_parity: bool,
+                  identity_lexicon: Optional[str]) -> None:
     """Train a quality classifier: POSITIVES.jsonl are good documents, NEGATIVES.jsonl poor ones.
 
     Both are JSONL files with a "text" field. DCLM's recipe: positives are high-quality reference
@@ -49,11 +55,14 @@ def train_quality(positives: str, negatives: str, output: str, epoch, lr, word_n
     ones as NEGATIVES, with --mask-identity (every identity mention becomes one placeholder word,
     as the stage shows it to the classifier, so the model cannot learn group names) and
     --balance-identity (each group keeps the toxic share of the whole set, so the model cannot
-    learn that texts about one group are more often toxic than texts about another).
+    learn that texts about one group are more often toxic than texts about another), and
+    optionally --civil-parity (civil texts about every group end up with the same mean score, on
+    training data the measuring models did not see).
     """
     # Imported here so that loading the command line does not import Beam.
     # pylint: disable=import-outside-toplevel
     from transforms import bias_lexicons, quality_model
+    from transforms.civil_parity import CivilScoreParity, fasttext_toxicity_trainer
     from transforms.identity_balance import IdentityBalancer
     from transforms.identity_mask import IdentityMasker
     options = {"epoch": epoch, "lr": lr, "wordNgrams": word_ngrams, "dim": dim,
@@ -61,19 +70,26 @@ def train_quality(positives: str, negatives: str, output: str, epoch, lr, word_n
     args = {name: value for name, value in options.items() if value is not None}
     lexicon = identity_lexicon or bias_lexicons.IDENTITY_EN
     prepare = IdentityMasker(lexicon) if mask_identity else None
-    balancer = IdentityBalancer(lexicon, seed=seed or 0) if balance_identity else None
+    balancer = IdentityBalancer(lexicon, seed=seed or 0)
+    parity = CivilScoreParity(balancer, fasttext_toxicity_trainer(prepare, **args),
+                              balance=balance_identity, seed=seed or 0)
+    select = parity if civil_parity else balancer if balance_identity else None
     try:
         summary = quality_model.train_quality_model(positives, negatives, output, prepare,
-                                                    balancer, quantize=quantize, **args)
+                                                    select, quantize=quantize, **args)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    if balancer is not None:
+    if balance_identity:
         click.echo("identity balancing, kept/read per group:")
         for group in balancer.report:
             click.echo(f"  {group}")
+    if civil_parity:
+        click.echo(f"civil parity, {parity.rounds_run} measuring round(s), per group:")
+        for group in parity.report:
+            click.echo(f"  {group}")
     click.echo(f"model written: {summary['output']} ({summary['positives']} positives, "
                f"{summary['negatives']} negatives; labels {', '.join(summary['labels'])})")
-    if mask_identity or balance_identity:
+    if mask_identity or balance_identity or civil_parity:
         click.echo(f"use it with: stages: [{{bias: {{classifier: {{model_path: "
                    f"{summary['output']}}}}}}}]")
     else:

@@ -65,8 +65,9 @@ SEED = 13
 
 Score = Callable[[Sequence[str]], List[float]]
 DEFAULT = "toxicity_score (default)"
-# The classifiers trained out of fold: name -> whether the training data is identity-balanced.
-CLASSIFIERS = {"classifier": False, "balanced classifier": True}
+# The classifiers trained: name -> (identity-balanced training data?, civil parity?).
+CLASSIFIERS = {"classifier": (False, False), "balanced classifier": (True, False),
+               "balanced+parity classifier": (True, True)}
 COMBINES = {"max": max, "mean": lambda lexicon, model: (lexicon + model) / 2}
 
 
@@ -127,12 +128,14 @@ ClassifierScores = Callable[[Sequence[str], Sequence[bool], Sequence[str]],
 
 
 def train_classifier(folder: str, name: str, toxic: Iterable[str], civil: Iterable[str],
-                     balance: bool):
+                     balance_and_parity: Tuple[bool, bool]):
     """A fastText toxicity classifier trained with Winnow's training command (toxic texts as the
     positives) on identity-blind text (``--mask-identity``), as the bias stage runs it by default;
-    with ``balance``, on identity-balanced training data (``--balance-identity``)."""
+    optionally on identity-balanced training data (``--balance-identity``), then reweighted for
+    civil parity (``--civil-parity``)."""
     # pylint: disable=import-outside-toplevel
     from transforms.bias_classifier import FastTextToxicityClassifier
+    from transforms.civil_parity import CivilScoreParity, fasttext_toxicity_trainer
     from transforms.identity_balance import IdentityBalancer
     from transforms.quality_model import train_quality_model
     paths = []
@@ -141,13 +144,18 @@ def train_classifier(folder: str, name: str, toxic: Iterable[str], civil: Iterab
         with open(paths[-1], "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps({"text": text}) + "\n" for text in texts)
     masker = IdentityMasker()
+    balance, parity = balance_and_parity
+    select = IdentityBalancer() if balance else None
+    if parity:
+        select = CivilScoreParity(IdentityBalancer(), fasttext_toxicity_trainer(masker),
+                                  balance=balance)
     model = os.path.join(folder, f"{name}.bin")
-    train_quality_model(paths[0], paths[1], model, masker,
-                        IdentityBalancer() if balance else None)
+    train_quality_model(paths[0], paths[1], model, masker, select)
     return FastTextToxicityClassifier(model, masker=masker)
 
 
-def out_of_fold_classifier(balance: bool, extra: Sequence[Labelled] = ()) -> ClassifierScores:
+def out_of_fold_classifier(balance: Tuple[bool, bool], extra: Sequence[Labelled] = ()
+                           ) -> ClassifierScores:
     """Toxic-label probabilities for ``texts`` and their identity-swapped copies ``swapped``: each
     text is scored by a model (:func:`train_classifier`) trained on the other folds and on the
     ``extra`` labelled texts."""
@@ -174,7 +182,8 @@ def out_of_fold_classifier(balance: bool, extra: Sequence[Labelled] = ()) -> Cla
     return scores
 
 
-def transferred_classifier(balance: bool, training: Sequence[Labelled]) -> ClassifierScores:
+def transferred_classifier(balance: Tuple[bool, bool], training: Sequence[Labelled]
+                           ) -> ClassifierScores:
     """Toxic-label probabilities from one model (:func:`train_classifier`) trained on
     ``training`` only, a set apart from the texts it scores."""
     def scores(texts, labels, swapped):  # pylint: disable=unused-argument
