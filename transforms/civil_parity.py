@@ -177,8 +177,9 @@ def fasttext_toxicity_trainer(masker: Optional["IdentityMasker"] = None,
                               **fasttext_args) -> Trainer:
     """A :data:`Trainer` that trains with Winnow's training command
     (:func:`transforms.quality_model.train_quality_model`, toxic texts as the positives, with
-    ``fasttext_args``) and scores with :class:`transforms.bias_classifier.FastTextToxicityClassifier`;
-    ``masker`` makes texts identity-blind for both, as the bias stage does."""
+    ``fasttext_args``) and scores with
+    :class:`transforms.bias_classifier.FastTextToxicityClassifier`; ``masker`` makes texts
+    identity-blind for both, as the bias stage does."""
     # pylint: disable=import-outside-toplevel
     from transforms.bias_classifier import FastTextToxicityClassifier
     from transforms.quality_model import train_quality_model
