@@ -18,16 +18,17 @@ Printed for each set of real comments:
 
 1. ROC AUC of ``toxicity_score`` (target >= 0.80) next to the baselines, with a 95% bootstrap
    interval: the plain LDNOOBW word share, and LDNOOBW with the allow list. ``--classifier`` adds
-   two fastText toxicity classifiers trained with Winnow's training command on identity-blind text
-   (``--mask-identity``), the second also on identity-balanced data (``--balance-identity``),
-   alone and combined with the lexicon score (``classifier.combine``: max and mean). They are
+   three fastText toxicity classifiers trained with Winnow's training command on identity-blind
+   text (``--mask-identity``), the second also on identity-balanced data (``--balance-identity``),
+   the third also with civil parity (``--civil-parity``), alone and combined with the lexicon score (``classifier.combine``: max and mean). They are
    scored out of fold (five folds; no comment is scored by a model that saw it); on the Reddit
    comments each fold's model also learns from the labelled comments kept for training
    (``--no-training-set``: not). On the Wikipedia comments, classifiers trained on all labelled
    Reddit comments are scored as well: a recipe anyone can rebuild, tried on other data.
 2. The mean ``toxicity_score`` of the NON-TOXIC comments per identity group and its spread
-   (max - min; target <= 0.05), next to the spread that groups of the same sizes drawn at random
-   from the same comments show (so a spread that topic alone explains is visible as such).
+   (max - min; target <= 0.05) with a 95% bootstrap interval, next to the spread that groups of
+   the same sizes drawn at random from the same comments show (so a spread that topic alone
+   explains is visible as such).
 3. Borkan et al.'s per-group ROC AUCs (subgroup, BPSN, BNSP; "Nuanced Metrics for Measuring
    Unintended Bias with Real Data for Text Classification", 2019), the lowest group of each:
    a scale-free view of the same question.
@@ -245,14 +246,34 @@ def random_group_spread(scores: Sequence[float], means: Dict[str, Tuple[int, flo
     return spreads[len(spreads) // 2], spreads[int(0.95 * len(spreads))]
 
 
+def spread_interval(scores: Sequence[float], groups: Sequence[Sequence[str]],
+                    means: Dict[str, Tuple[int, float]]) -> Tuple[float, float]:
+    """A 95% bootstrap interval of the spread of ``means`` (resampling each group's texts)."""
+    per_group = {name: [score for score, found in zip(scores, groups) if name in found]
+                 for name in means}
+    rng = random.Random(SEED)
+    values = sorted(
+        spread({name: (len(values), statistics.fmean(rng.choices(values, k=len(values))))
+                for name, values in per_group.items()})
+        for _ in range(BOOTSTRAP_ROUNDS))
+    return values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]
+
+
 def print_group_table(title: str, means: Dict[str, Tuple[int, float]],
-                      scores: Optional[Sequence[float]] = None, target: bool = False) -> float:
+                      scores: Optional[Sequence[float]] = None,
+                      groups: Optional[Sequence[Sequence[str]]] = None,
+                      target: bool = False) -> float:
+    """Prints each group's mean and the spread; with the texts' ``scores``, the spread of random
+    groups of the same sizes; with their ``groups`` too, a bootstrap interval of the spread."""
     value = spread(means)
     print(f"\n  {title}: {len(means)} groups, spread (max - min of means) = {value:.4f}")
     if scores is not None and len(means) > 1:
         median, high = random_group_spread(scores, means)
         print(f"  random groups of the same sizes from the same texts: spread {median:.4f} "
               f"(median), {high:.4f} (95th percentile)")
+        if groups is not None:
+            low, high = spread_interval(scores, groups, means)
+            print(f"  95% bootstrap interval of the spread: [{low:.4f}, {high:.4f}]")
     if target:
         print(f"  target spread <= {SPREAD_TARGET}: "
               f"{'met' if value <= SPREAD_TARGET else 'NOT met'}")
@@ -381,7 +402,7 @@ def report_real_comments(title: str, items: Sequence[Labelled],
         print_group_table(
             f"Mean {name} of NON-TOXIC comments per group ({where})",
             group_means(civil_scores, civil_groups, 1 if by_set_group else MIN_TEXTS_PER_GROUP),
-            civil_scores, target=name.startswith("toxicity_score"))
+            civil_scores, civil_groups, target=name.startswith("toxicity_score"))
     if by_set_group:
         civil_scores = [score for score, label in zip(rows[DEFAULT], labels) if not label]
         print_group_table(
@@ -422,8 +443,8 @@ def report_templates(title: str, items: Sequence[Labelled]) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--classifier", action="store_true",
-                        help="also train and score fastText toxicity classifiers (identity-blind, "
-                        "and identity-blind on balanced data)")
+                        help="also train and score fastText toxicity classifiers (identity-blind; "
+                        "also on balanced data; also with civil parity)")
     parser.add_argument("--no-training-set", dest="training_set", action="store_false",
                         help="train the Reddit classifiers on the other folds only, without the "
                         "labelled Reddit comments kept for training")
