@@ -70,10 +70,11 @@ def train_quality(positives: str, negatives: str, output: str, epoch, lr, word_n
     args = {name: value for name, value in options.items() if value is not None}
     lexicon = identity_lexicon or bias_lexicons.IDENTITY_EN
     prepare = IdentityMasker(lexicon) if mask_identity else None
-    balancer = IdentityBalancer(lexicon, seed=seed or 0)
+    balancer = IdentityBalancer(lexicon, seed=seed or 0) if balance_identity or civil_parity \
+        else None
     parity = CivilScoreParity(balancer, fasttext_toxicity_trainer(prepare, **args),
-                              balance=balance_identity, seed=seed or 0)
-    select = parity if civil_parity else balancer if balance_identity else None
+                              balance=balance_identity, seed=seed or 0) if civil_parity else None
+    select = parity or (balancer if balance_identity else None)
     try:
         summary = quality_model.train_quality_model(positives, negatives, output, prepare,
                                                     select, quantize=quantize, **args)
