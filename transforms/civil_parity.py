@@ -174,10 +174,10 @@ def _halves(count: int, rng: random.Random) -> List[int]:
 
 
 def fasttext_toxicity_trainer(masker: Optional["IdentityMasker"] = None,
-                              **fasttext_args) -> Trainer:
+                              select: Optional[Callable] = None, **fasttext_args) -> Trainer:
     """A :data:`Trainer` that trains with Winnow's training command
     (:func:`transforms.quality_model.train_quality_model`, toxic texts as the positives, with
-    ``fasttext_args``) and scores with
+    ``select`` -- e.g. an identity balancer -- and ``fasttext_args``) and scores with
     :class:`transforms.bias_classifier.FastTextToxicityClassifier`; ``masker`` makes texts
     identity-blind for both, as the bias stage does."""
     # pylint: disable=import-outside-toplevel
@@ -192,7 +192,8 @@ def fasttext_toxicity_trainer(masker: Optional["IdentityMasker"] = None,
                 with open(paths[-1], "w", encoding="utf-8") as handle:
                     handle.writelines(json.dumps({"text": text}) + "\n" for text in texts)
             model_path = os.path.join(folder, "model.bin")
-            train_quality_model(paths[0], paths[1], model_path, masker, **fasttext_args)
+            train_quality_model(paths[0], paths[1], model_path, masker, select,
+                                **fasttext_args)
             classifier = FastTextToxicityClassifier(model_path, masker=masker)
             classifier.load()
         return classifier.predict

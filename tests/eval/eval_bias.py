@@ -41,13 +41,10 @@ For the templates: the mean score per group of the non-toxic and the toxic sente
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import re
 import statistics
-import tempfile
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tests.eval import bias_eval_sets as sets
 from tests.eval.bias_eval_sets import Labelled
@@ -128,31 +125,22 @@ ClassifierScores = Callable[[Sequence[str], Sequence[bool], Sequence[str]],
                             Tuple[List[float], List[float]]]
 
 
-def train_classifier(folder: str, name: str, toxic: Iterable[str], civil: Iterable[str],
-                     balance_and_parity: Tuple[bool, bool]):
-    """A fastText toxicity classifier trained with Winnow's training command (toxic texts as the
-    positives) on identity-blind text (``--mask-identity``), as the bias stage runs it by default;
-    optionally on identity-balanced training data (``--balance-identity``), then reweighted for
-    civil parity (``--civil-parity``)."""
+def train_classifier(toxic: Sequence[str], civil: Sequence[str],
+                     balance_and_parity: Tuple[bool, bool]) -> Score:
+    """The scoring function of a fastText toxicity classifier trained with Winnow's training
+    command (toxic texts as the positives) on identity-blind text (``--mask-identity``), as the
+    bias stage runs it by default; optionally on identity-balanced training data
+    (``--balance-identity``), then reweighted for civil parity (``--civil-parity``)."""
     # pylint: disable=import-outside-toplevel
-    from transforms.bias_classifier import FastTextToxicityClassifier
     from transforms.civil_parity import CivilScoreParity, fasttext_toxicity_trainer
     from transforms.identity_balance import IdentityBalancer
-    from transforms.quality_model import train_quality_model
-    paths = []
-    for kind, texts in (("toxic", toxic), ("civil", civil)):
-        paths.append(os.path.join(folder, f"{name}-{kind}.jsonl"))
-        with open(paths[-1], "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps({"text": text}) + "\n" for text in texts)
     masker = IdentityMasker()
     balance, parity = balance_and_parity
     select = IdentityBalancer() if balance else None
     if parity:
         select = CivilScoreParity(IdentityBalancer(), fasttext_toxicity_trainer(masker),
                                   balance=balance)
-    model = os.path.join(folder, f"{name}.bin")
-    train_quality_model(paths[0], paths[1], model, masker, select)
-    return FastTextToxicityClassifier(model, masker=masker)
+    return fasttext_toxicity_trainer(masker, select)(toxic, civil)
 
 
 def out_of_fold_classifier(balance: Tuple[bool, bool], extra: Sequence[Labelled] = ()
@@ -165,20 +153,16 @@ def out_of_fold_classifier(balance: Tuple[bool, bool], extra: Sequence[Labelled]
         random.Random(SEED).shuffle(order)
         fold_of = {index: position % FOLDS for position, index in enumerate(order)}
         probabilities, swapped_probabilities = [0.0] * len(texts), [0.0] * len(texts)
-        with tempfile.TemporaryDirectory() as folder:
-            for fold in range(FOLDS):
-                train = [i for i in range(len(texts)) if fold_of[i] != fold]
-                classifier = train_classifier(
-                    folder, f"fold-{fold}",
-                    [texts[i] for i in train if labels[i]] + [x.text for x in extra if x.toxic],
-                    [texts[i] for i in train if not labels[i]]
-                    + [x.text for x in extra if not x.toxic], balance)
-                held_out = [i for i in range(len(texts)) if fold_of[i] == fold]
-                for target, source in ((probabilities, texts),
-                                       (swapped_probabilities, swapped)):
-                    predicted = classifier.predict([source[i] for i in held_out])
-                    for i, probability in zip(held_out, predicted):
-                        target[i] = probability
+        for fold in range(FOLDS):
+            train = [i for i in range(len(texts)) if fold_of[i] != fold]
+            score = train_classifier(
+                [texts[i] for i in train if labels[i]] + [x.text for x in extra if x.toxic],
+                [texts[i] for i in train if not labels[i]]
+                + [x.text for x in extra if not x.toxic], balance)
+            held_out = [i for i in range(len(texts)) if fold_of[i] == fold]
+            for target, source in ((probabilities, texts), (swapped_probabilities, swapped)):
+                for i, probability in zip(held_out, score([source[i] for i in held_out])):
+                    target[i] = probability
         return probabilities, swapped_probabilities
     return scores
 
@@ -188,10 +172,9 @@ def transferred_classifier(balance: Tuple[bool, bool], training: Sequence[Labell
     """Toxic-label probabilities from one model (:func:`train_classifier`) trained on
     ``training`` only, a set apart from the texts it scores."""
     def scores(texts, labels, swapped):  # pylint: disable=unused-argument
-        with tempfile.TemporaryDirectory() as folder:
-            classifier = train_classifier(folder, "all", [x.text for x in training if x.toxic],
-                                          [x.text for x in training if not x.toxic], balance)
-            return classifier.predict(list(texts)), classifier.predict(list(swapped))
+        score = train_classifier([x.text for x in training if x.toxic],
+                                 [x.text for x in training if not x.toxic], balance)
+        return score(list(texts)), score(list(swapped))
     return scores
 
 
